@@ -1,0 +1,64 @@
+# heartsock — two commands do all set-up on a fresh machine:
+#   make demo    install what is missing, then serve the demos on http://127.0.0.1:8000
+#   make test    install what is missing, then lint, type-check and run the whole suite
+# `make bench` runs the browser benchmarks (not part of `make test`).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MICROPIP := micropip==0.11.1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup test demo bench lint unit browser wheel clean
+
+setup: $(CHROMIUM) $(VENV)/.installed node_modules/.installed vendor/.installed
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y chromium
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# micropip is not in the npm pyodide package: take the wheel PyPI publishes.
+vendor/.installed: $(VENV)/.installed Makefile
+	rm -rf vendor/wheels && mkdir -p vendor/wheels
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest vendor/wheels $(MICROPIP)
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy heartsock
+
+wheel: $(VENV)/.installed
+	rm -rf dist && $(PY) -m build --outdir dist . >/dev/null
+
+test: setup lint wheel
+	$(PY) -m pytest tests
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+browser: setup wheel
+	$(PY) -m pytest tests/browser
+
+demo: setup wheel
+	$(PY) -m demo --host $(HOST) --port $(PORT)
+
+bench: setup wheel
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules vendor dist build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""heartsock: a WebSocket for Python in the browser that stays alive.
+
+A heartbeat that notices a dead connection, reconnection with jittered backoff, and an
+offline queue that loses nothing — over the browser's own ``WebSocket`` through
+Pyodide's FFI (PyScript pages, Pyodide apps, Web Workers).
+
+Three ways to use it (see the README)::
+
+    sock = heartsock.Socket("ws://127.0.0.1:8000/ws", message_cb=print)   # callbacks
+    sock.on("message", print)                                             # listeners
+    async with heartsock.connect("ws://127.0.0.1:8000/ws") as sock:       # asyncio
+        async for message in sock: ...
+"""
+
+from __future__ import annotations
+
+from ._core import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT
+from .backoff import exponential, fixed
+from .errors import (
+    ConfigError,
+    ConfigTypeError,
+    ConnectionFailed,
+    DecodeError,
+    HeartsockError,
+    QueueFull,
+    SocketClosed,
+    UnsupportedError,
+)
+from .events import SocketEvent
+from .heart import Heart
+from .options import Options
+from .socket import Connecting, Socket, connect
+from .state import State
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLOSE_CONNECT_TIMEOUT",
+    "CLOSE_HEARTBEAT_TIMEOUT",
+    "ConfigError",
+    "ConfigTypeError",
+    "Connecting",
+    "ConnectionFailed",
+    "DecodeError",
+    "Heart",
+    "HeartsockError",
+    "Options",
+    "QueueFull",
+    "Socket",
+    "SocketClosed",
+    "SocketEvent",
+    "State",
+    "UnsupportedError",
+    "__version__",
+    "connect",
+    "exponential",
+    "fixed",
+]

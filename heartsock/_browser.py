@@ -1,0 +1,292 @@
+"""The browser adapter: the only code in heartsock that touches ``js`` and proxies.
+
+Rules:
+
+1. Every ``create_proxy`` is paired with a ``destroy()``. A WebSocket's four handler
+   proxies are made when it opens and destroyed when it retires (closed by the browser,
+   or abandoned by heartsock); the timer and the browser-hint listeners own one proxy
+   each, destroyed by ``Socket.destroy()``.
+2. A proxy is never destroyed while it is running: when a release happens inside a
+   heartsock entry point (a handler, the timer), the proxies wait in a graveyard that a
+   ``setTimeout(…, 0)`` once-callable empties right after.
+3. A retired WebSocket has its handlers detached first, so none of its late events
+   reaches Python; the core ignores stale socket ids anyway.
+4. Every entry point from JavaScript catches and logs exceptions: nothing escapes into
+   the browser's event dispatch.
+5. Binary data crosses the FFI in one copy each way (``Uint8Array.assign`` /
+   ``ArrayBuffer.to_bytes()``), never byte by byte.
+
+Nothing here imports ``js`` or ``pyodide`` at module import time, so ``import heartsock``
+works on CPython; :func:`browser_runtime` raises :class:`~heartsock.UnsupportedError`
+there instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+from ._runtime import TransportSink, WatchSink
+from .errors import UnsupportedError
+
+__all__ = ["BrowserRuntime", "BrowserTimer", "BrowserTransport", "BrowserWatch", "browser_runtime", "in_browser"]
+
+log = logging.getLogger("heartsock")
+
+Data = Union[str, bytes]
+_MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
+
+_depth = 0  # heartsock entry points currently on the stack
+_graveyard: list[Any] = []
+_reap_pending = False
+
+
+def in_browser() -> bool:
+    """Whether this is Pyodide (Emscripten), where ``js`` exists."""
+    return sys.platform == "emscripten"
+
+
+def _js() -> Any:
+    import js
+
+    return js
+
+
+def _entry(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap ``fn`` as a JavaScript entry point: count the depth, log what it raises."""
+
+    def entry(*args: Any) -> None:
+        global _depth
+        _depth += 1
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("heartsock: error in a browser event handler")
+        finally:
+            _depth -= 1
+
+    return entry
+
+
+def _reap() -> None:
+    global _reap_pending
+    _reap_pending = False
+    dead = _graveyard[:]
+    _graveyard.clear()
+    for proxy in dead:
+        proxy.destroy()
+
+
+def release(proxies: Sequence[Any]) -> None:
+    """Destroy ``proxies`` now, or right after the running entry point returns."""
+    global _reap_pending
+    if _depth == 0:
+        for proxy in proxies:
+            proxy.destroy()
+        return
+    _graveyard.extend(proxies)
+    if not _reap_pending:
+        from pyodide.ffi import create_once_callable
+
+        _reap_pending = True
+        _js().setTimeout(create_once_callable(_reap), 0)
+
+
+def _proxy(fn: Callable[..., None]) -> Any:
+    from pyodide.ffi import create_proxy
+
+    return create_proxy(_entry(fn))
+
+
+class BrowserTransport:
+    """Opens ``js.WebSocket``s; one bag of four handler proxies per socket."""
+
+    def __init__(self, sink: TransportSink) -> None:
+        self._sink = sink
+        self._sockets: dict[int, tuple[Any, list[Any]]] = {}
+        self._js = _js()
+
+    def open(self, socket_id: int, url: str, protocols: Sequence[str]) -> None:
+        js, sink, sid = self._js, self._sink, socket_id
+        if protocols:
+            from pyodide.ffi import to_js
+
+            ws = js.WebSocket.new(url, to_js(list(protocols)))
+        else:
+            ws = js.WebSocket.new(url)
+        ws.binaryType = "arraybuffer"
+
+        def onopen(event: Any) -> None:
+            sink.on_open(sid)
+
+        def onmessage(event: Any) -> None:
+            data = event.data
+            sink.on_message(sid, data if type(data) is str else data.to_bytes())
+
+        def onerror(event: Any) -> None:
+            sink.on_error(sid)
+
+        def onclose(event: Any) -> None:
+            code, reason, clean = int(event.code), str(event.reason), bool(event.wasClean)
+            self._retire(sid)
+            sink.on_close(sid, code, reason, clean)
+
+        proxies = [_proxy(onopen), _proxy(onmessage), _proxy(onerror), _proxy(onclose)]
+        ws.onopen, ws.onmessage, ws.onerror, ws.onclose = proxies
+        self._sockets[sid] = (ws, proxies)
+
+    def send(self, socket_id: int, data: Data) -> None:
+        ws = self._sockets[socket_id][0]
+        if type(data) is str:
+            ws.send(data)
+        else:
+            buffer = self._js.Uint8Array.new(len(data))
+            buffer.assign(data)
+            ws.send(buffer)
+
+    def _retire(self, socket_id: int) -> Any:
+        entry = self._sockets.pop(socket_id, None)
+        if entry is None:
+            return None
+        ws, proxies = entry
+        ws.onopen = ws.onmessage = ws.onerror = ws.onclose = None
+        release(proxies)
+        return ws
+
+    def abandon(self, socket_id: int, code: int, reason: str) -> None:
+        ws = self._retire(socket_id)
+        if ws is not None:
+            try:
+                ws.close(code, reason)
+            except Exception:  # already closing, or a code the browser refuses
+                log.debug("socket %d: close(%d) failed", socket_id, code, exc_info=True)
+
+    def ready_state(self, socket_id: int) -> int:
+        entry = self._sockets.get(socket_id)
+        return int(entry[0].readyState) if entry else 3
+
+    def buffered_amount(self, socket_id: int) -> int:
+        entry = self._sockets.get(socket_id)
+        return int(entry[0].bufferedAmount) if entry else 0
+
+    def close(self) -> None:
+        for sid in list(self._sockets):
+            self.abandon(sid, 1000, "destroyed")
+
+    @property
+    def live(self) -> int:
+        """Sockets this transport still holds (for leak checks)."""
+        return len(self._sockets)
+
+
+class BrowserTimer:
+    """One ``setTimeout`` at a time, through one long-lived proxy (no churn on re-arm)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._js = _js()
+        self._callback = callback
+        self._proxy: Any = _proxy(self._fire)
+        self._handle: Any = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
+
+    def arm(self, delay: float) -> None:
+        if self._proxy is None:
+            return
+        self.cancel()
+        ms = min(_MAX_TIMEOUT_MS, max(0, math.ceil(delay * 1000)))
+        self._handle = self._js.setTimeout(self._proxy, ms)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._js.clearTimeout(self._handle)
+            self._handle = None
+
+    def close(self) -> None:
+        self.cancel()
+        if self._proxy is not None:
+            release([self._proxy])
+            self._proxy = None
+
+
+class BrowserWatch:
+    """Listens for ``online``/``offline``, ``visibilitychange`` and ``pageshow``."""
+
+    def __init__(self, sink: WatchSink) -> None:
+        js = _js()
+        self._listeners: list[tuple[Any, str, Any]] = []
+        navigator = getattr(js, "navigator", None)
+        self._navigator = navigator
+        document = getattr(js, "document", None)
+
+        def visibility(event: Any) -> None:
+            if document is not None and document.visibilityState == "visible":
+                sink.on_visible()
+
+        self._listen(js, "online", lambda event: sink.on_online())
+        self._listen(js, "offline", lambda event: sink.on_offline())
+        self._listen(js, "pageshow", lambda event: sink.on_visible())
+        if document is not None:
+            self._listen(document, "visibilitychange", visibility)
+
+    def _listen(self, target: Any, kind: str, fn: Callable[[Any], None]) -> None:
+        proxy = _proxy(fn)
+        target.addEventListener(kind, proxy)
+        self._listeners.append((target, kind, proxy))
+
+    @property
+    def online(self) -> bool:
+        return self._navigator is None or bool(getattr(self._navigator, "onLine", True))
+
+    def close(self) -> None:
+        listeners, self._listeners = self._listeners, []
+        for target, kind, proxy in listeners:
+            target.removeEventListener(kind, proxy)
+        release([proxy for _, _, proxy in listeners])
+
+
+class BrowserRuntime:
+    """The :class:`~heartsock._runtime.Runtime` of Pyodide in a browser (page or worker)."""
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def random(self) -> float:
+        return random.random()
+
+    def transport(self, sink: TransportSink) -> BrowserTransport:
+        return BrowserTransport(sink)
+
+    def timer(self, callback: Callable[[], None]) -> BrowserTimer:
+        return BrowserTimer(callback)
+
+    def watch(self, sink: WatchSink) -> BrowserWatch:
+        return BrowserWatch(sink)
+
+
+def browser_runtime() -> BrowserRuntime:
+    """The browser runtime, after checking that a global ``WebSocket`` exists.
+
+    Raises:
+        UnsupportedError: not in Pyodide, or ``globalThis.WebSocket`` is missing.
+    """
+    if not in_browser():
+        raise UnsupportedError(
+            "heartsock.Socket needs a browser's WebSocket: run it in Pyodide or PyScript "
+            "(a page or a Web Worker). Under CPython, pass runtime=heartsock.testing.FakeRuntime() "
+            "to drive it in tests."
+        )
+    if getattr(_js(), "WebSocket", None) is None:
+        raise UnsupportedError(
+            "this JavaScript global scope has no WebSocket (globalThis.WebSocket is undefined), "
+            "so heartsock cannot connect; it runs where the browser provides WebSocket: "
+            "a page or a Web Worker"
+        )
+    return BrowserRuntime()

@@ -1,0 +1,99 @@
+"""The seam between :class:`~heartsock.Socket` and the world it runs in.
+
+A :class:`Runtime` bundles what the driver needs from its host: a clock, a source of
+randomness, a transport that opens WebSockets, one re-armable timer and a watcher for
+browser hints (online/offline, page visibility). The browser's runtime lives in
+``heartsock._browser`` (the only module that touches ``js`` and proxies); a fully
+controllable one for CPython tests lives in :mod:`heartsock.testing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, Union
+
+__all__ = ["Runtime", "Timer", "Transport", "TransportSink", "Watch", "WatchSink"]
+
+Data = Union[str, bytes]
+
+
+class TransportSink(Protocol):
+    """Where a transport reports what happens to the sockets it opened."""
+
+    def on_open(self, socket_id: int) -> None: ...
+    def on_message(self, socket_id: int, data: Data) -> None: ...
+    def on_error(self, socket_id: int) -> None: ...
+    def on_close(self, socket_id: int, code: int, reason: str, was_clean: bool) -> None: ...
+
+
+class Transport(Protocol):
+    """Opens, writes to and abandons underlying WebSockets, each known by an id."""
+
+    def open(self, socket_id: int, url: str, protocols: Sequence[str]) -> None:
+        """Start opening a WebSocket; raise if it cannot even be created."""
+
+    def send(self, socket_id: int, data: Data) -> None:
+        """Write one message (text for ``str``, binary for ``bytes``)."""
+
+    def abandon(self, socket_id: int, code: int, reason: str) -> None:
+        """Detach the socket's handlers, try to close it, release it; no event follows."""
+
+    def ready_state(self, socket_id: int) -> int:
+        """The socket's ``readyState`` (3 = CLOSED when unknown)."""
+
+    def buffered_amount(self, socket_id: int) -> int:
+        """The socket's ``bufferedAmount`` (0 when unknown)."""
+
+    def close(self) -> None:
+        """Release everything (called once, by ``destroy()``)."""
+
+
+class Timer(Protocol):
+    """One re-armable timer: at most one pending wake-up at a time."""
+
+    def arm(self, delay: float) -> None:
+        """Call the timer's callback in ``delay`` seconds, replacing any pending call."""
+
+    def cancel(self) -> None:
+        """Drop the pending call, if any."""
+
+    def close(self) -> None:
+        """Cancel and release the timer for good."""
+
+
+class WatchSink(Protocol):
+    """Where a :class:`Watch` reports browser hints."""
+
+    def on_offline(self) -> None: ...
+    def on_online(self) -> None: ...
+    def on_visible(self) -> None: ...
+
+
+class Watch(Protocol):
+    """Listens for online/offline and visibility changes until closed."""
+
+    @property
+    def online(self) -> bool:
+        """Whether the host believes it is online now."""
+
+    def close(self) -> None:
+        """Stop listening and release the listeners."""
+
+
+class Runtime(Protocol):
+    """Everything a :class:`~heartsock.Socket` needs from its host."""
+
+    def clock(self) -> float:
+        """Seconds on a monotonic clock."""
+
+    def random(self) -> float:
+        """A float in ``[0, 1)`` (jitter)."""
+
+    def transport(self, sink: TransportSink) -> Transport:
+        """A new transport reporting to ``sink``."""
+
+    def timer(self, callback: Callable[[], None]) -> Timer:
+        """A new timer that calls ``callback`` when it fires."""
+
+    def watch(self, sink: WatchSink) -> Watch:
+        """Start watching browser hints, reporting to ``sink``."""

@@ -1,0 +1,105 @@
+"""``Heart``: the reference library's heartbeat timer, as a small reusable class.
+
+``Heart(timeout).start(cb)`` calls ``cb()`` every ``timeout`` seconds until
+``reset()``. :class:`~heartsock.Socket` does not inherit from it (its heartbeat lives in
+the pure core, where a missing reply is detected, which the reference never did); it is
+kept for code that used the reference's ``Heart`` on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ._dispatch import call_user
+from ._runtime import Timer
+from .errors import ConfigTypeError
+from .options import positive_seconds
+
+__all__ = ["Heart"]
+
+TimerFactory = Callable[[Callable[[], None]], Timer]
+
+
+class _LoopTimer:
+    """A :class:`~heartsock._runtime.Timer` on the running asyncio loop (CPython hosts)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, delay: float) -> None:
+        self.cancel()
+        self._handle = asyncio.get_event_loop().call_later(delay, self._callback)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def close(self) -> None:
+        self.cancel()
+
+
+def _default_timer(callback: Callable[[], None]) -> Timer:
+    try:
+        from ._browser import BrowserTimer, in_browser
+    except ImportError:  # pragma: no cover - _browser always imports
+        return _LoopTimer(callback)
+    return BrowserTimer(callback) if in_browser() else _LoopTimer(callback)
+
+
+class Heart:
+    """Calls a function every ``timeout`` seconds until reset.
+
+    Args:
+        timeout: seconds between calls (default 5.0; the reference's 5000 ms).
+        timer: a factory ``(callback) -> Timer``; the browser's ``setTimeout`` in
+            Pyodide, the running asyncio loop elsewhere. Inject one in tests.
+
+    Raises:
+        ConfigError: ``timeout`` is not a positive finite number.
+    """
+
+    def __init__(self, timeout: float = 5.0, *, timer: TimerFactory | None = None) -> None:
+        self.timeout = _positive(timeout)
+        self._make_timer = timer if timer is not None else _default_timer
+        self._timer: Timer | None = None
+        self._cb: Callable[[], Any] | None = None
+
+    def reset(self) -> Heart:
+        """Stop calling; release the timer. Returns the heart, for ``reset().start(cb)``."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        self._cb = None
+        return self
+
+    def start(self, cb: Callable[[], Any]) -> Heart:
+        """Call ``cb()`` every ``timeout`` seconds until :meth:`reset` (restarting any run).
+
+        An exception raised by ``cb`` is logged and does not stop the heart; a
+        coroutine function is scheduled on the event loop.
+
+        Raises:
+            TypeError: ``cb`` is not callable.
+        """
+        if not callable(cb):
+            raise ConfigTypeError(f"start() takes a callable, got {type(cb).__name__}")
+        self.reset()
+        self._cb = cb
+        self._timer = self._make_timer(self._beat)
+        self._timer.arm(self.timeout)
+        return self
+
+    def _beat(self) -> None:
+        cb, timer = self._cb, self._timer
+        if cb is None or timer is None:
+            return
+        timer.arm(self.timeout)  # re-arm first, so a cb that calls reset() wins
+        call_user(cb)
+
+
+def _positive(timeout: object) -> float:
+    return positive_seconds("timeout", timeout)

@@ -1,0 +1,245 @@
+"""Socket options: one validated, immutable record, built from any of the three forms.
+
+``Socket`` accepts its options as Python keywords (snake_case, seconds), as ``url=``,
+or as the reference library's option dict (camelCase, milliseconds) so JavaScript code
+ports line by line. All three land in :class:`Options` through :func:`parse_options`,
+which validates every value before any connection is attempted: a bad option raises
+:class:`~heartsock.ConfigError` (a ``ValueError``) or
+:class:`~heartsock.ConfigTypeError` (a ``TypeError``) naming the option.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .backoff import BackoffPolicy
+from .errors import ConfigError, ConfigTypeError
+
+__all__ = ["Options", "SEED_KEYS", "UrlProvider", "parse_options", "validate_url"]
+
+UrlProvider = Callable[[], Union[str, Awaitable[str]]]
+PongMatcher = Union[str, bytes, Callable[[Union[str, bytes]], bool]]
+
+#: The reference library's option names, mapped to heartsock's keyword names.
+#: Times in the dict form are milliseconds.
+SEED_KEYS: Mapping[str, str] = {
+    "url": "url",
+    "heartTime": "heart_time",
+    "heartMsg": "heart_msg",
+    "isReconnect": "is_reconnect",
+    "isRestory": "is_restory",
+    "reconnectTime": "reconnect_time",
+    "reconnectCount": "reconnect_count",
+    "openCb": "open_cb",
+    "closeCb": "close_cb",
+    "messageCb": "message_cb",
+    "errorCb": "error_cb",
+}
+_SEED_MILLISECONDS = frozenset({"heartTime", "reconnectTime"})
+_CALLBACKS = (
+    "open_cb",
+    "close_cb",
+    "message_cb",
+    "error_cb",
+    "reconnect_cb",
+    "state_cb",
+    "should_reconnect",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Every option of a :class:`~heartsock.Socket`, validated; times in seconds.
+
+    See the README's option table for what each one does.
+    """
+
+    url: str | UrlProvider
+    protocols: tuple[str, ...] = ()
+    heart_time: float = 5.0
+    heart_msg: str | bytes = "ping"
+    is_reconnect: bool = True
+    reconnect_time: float = 5.0
+    reconnect_count: int = 5
+    open_cb: Callable[..., Any] | None = None
+    close_cb: Callable[..., Any] | None = None
+    message_cb: Callable[..., Any] | None = None
+    error_cb: Callable[..., Any] | None = None
+    pong_timeout: float | None = None
+    pong_msg: PongMatcher | None = None
+    backoff: str | BackoffPolicy = "exponential"
+    reconnect_max_time: float = 60.0
+    min_uptime: float = 5.0
+    connect_timeout: float = 10.0
+    max_queue: int = 1000
+    max_recv_queue: int = 10000
+    should_reconnect: Callable[..., Any] | None = None
+    reconnect_cb: Callable[..., Any] | None = None
+    state_cb: Callable[..., Any] | None = None
+
+    @property
+    def effective_pong_timeout(self) -> float:
+        """``pong_timeout``, or ``heart_time`` when it was left unset."""
+        return self.heart_time if self.pong_timeout is None else self.pong_timeout
+
+
+_FIELDS = frozenset(Options.__dataclass_fields__) | {"is_restory"}
+
+
+def validate_url(url: object, option: str = "url") -> str:
+    """Return ``url`` if it is a ``ws://`` or ``wss://`` URL string, else raise.
+
+    Raises:
+        ConfigTypeError: ``url`` is not a string.
+        ConfigError: it is empty or has another scheme.
+    """
+    if not isinstance(url, str):
+        raise ConfigTypeError(f"{option} must be a ws:// or wss:// URL string, got {type(url).__name__}")
+    if not url:
+        raise ConfigError(f"{option} is missing: give the ws:// or wss:// URL to connect to")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("ws", "wss") or not rest or rest.startswith("/"):
+        raise ConfigError(f"{option} must start with ws:// or wss:// and name a host, got {url!r}")
+    return url
+
+
+def _number(name: str, value: object, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigTypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if number < 0 or (positive and number == 0):
+        need = "greater than 0" if positive else "0 or more"
+        raise ConfigError(f"{name} must be {need}, got {value!r}")
+    return number
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """Validate a positive, finite number of seconds named ``name``."""
+    return _number(name, value, positive=True)
+
+
+def _integer(name: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigTypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be {minimum} or more, got {value!r}")
+    return value
+
+
+def _boolean(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigTypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def _from_seed_dict(seed: Mapping[object, object]) -> dict[str, object]:
+    """Map the reference's camelCase, millisecond dict to heartsock keywords."""
+    out: dict[str, object] = {}
+    for key, value in seed.items():
+        if key not in SEED_KEYS:
+            known = ", ".join(SEED_KEYS)
+            raise ConfigTypeError(
+                f"unknown option {key!r} in the option dict (it accepts the reference's keys: "
+                f"{known}; heartsock's other options are keyword arguments)"
+            )
+        assert isinstance(key, str)
+        if key in _SEED_MILLISECONDS:
+            ms = _number(key, value, positive=key == "heartTime")
+            value = ms / 1000.0
+        elif key.endswith("Cb") and value is None:
+            continue
+        out[SEED_KEYS[key]] = value
+    return out
+
+
+def parse_options(url_or_options: object, keywords: Mapping[str, object]) -> Options:
+    """Build validated :class:`Options` from ``Socket``'s positional and keyword arguments.
+
+    Args:
+        url_or_options: ``None``, a URL string, a URL provider callable, or the
+            reference's option dict.
+        keywords: heartsock's keyword options; they override the dict's values.
+
+    Raises:
+        ConfigError: a value is out of range, or the URL is missing or not ws/wss.
+        ConfigTypeError: a value has the wrong type, or an option name is unknown.
+    """
+    merged: dict[str, object] = {}
+    if isinstance(url_or_options, Mapping):
+        merged.update(_from_seed_dict(url_or_options))
+    elif url_or_options is not None:
+        if "url" in keywords:
+            raise ConfigTypeError("url given twice: positionally and as url=")
+        merged["url"] = url_or_options
+    for name, value in keywords.items():
+        if name not in _FIELDS or name == "is_restory":
+            raise ConfigTypeError(f"unknown option {name!r}")
+        merged[name] = value
+    return _validate(merged)
+
+
+def _validate(raw: dict[str, object]) -> Options:
+    values: dict[str, Any] = {}
+    url = raw.pop("url", None)
+    if url is None:
+        raise ConfigError("url is missing: give the ws:// or wss:// URL to connect to")
+    values["url"] = url if callable(url) else validate_url(url)
+
+    is_restory = _boolean("isRestory", raw.pop("is_restory", False))
+    for name in ("heart_time", "connect_timeout"):
+        if name in raw:
+            values[name] = _number(name, raw.pop(name), positive=True)
+    for name in ("reconnect_time", "reconnect_max_time", "min_uptime"):
+        if name in raw:
+            values[name] = _number(name, raw.pop(name), positive=False)
+    if (pong_timeout := raw.pop("pong_timeout", None)) is not None:
+        values["pong_timeout"] = _number("pong_timeout", pong_timeout, positive=True)
+    if "reconnect_count" in raw:
+        values["reconnect_count"] = _integer("reconnect_count", raw.pop("reconnect_count"), minimum=-1)
+    for name in ("max_queue", "max_recv_queue"):
+        if name in raw:
+            values[name] = _integer(name, raw.pop(name), minimum=0)
+    is_reconnect = _boolean("is_reconnect", raw.pop("is_reconnect", True))
+    values["is_reconnect"] = is_reconnect and not is_restory
+
+    if "heart_msg" in raw:
+        heart_msg = raw.pop("heart_msg")
+        if not isinstance(heart_msg, (str, bytes)):
+            raise ConfigTypeError(f"heart_msg must be str or bytes, got {type(heart_msg).__name__}")
+        values["heart_msg"] = heart_msg
+    if (pong_msg := raw.pop("pong_msg", None)) is not None:
+        if not (isinstance(pong_msg, (str, bytes)) or callable(pong_msg)):
+            raise ConfigTypeError(
+                f"pong_msg must be None, str, bytes or a callable(data) -> bool, got {type(pong_msg).__name__}"
+            )
+        values["pong_msg"] = pong_msg
+    if (protocols := raw.pop("protocols", None)) is not None:
+        values["protocols"] = _protocols(protocols)
+    if "backoff" in raw:
+        backoff = raw.pop("backoff")
+        if not (backoff in ("exponential", "fixed") or callable(backoff)):
+            raise ConfigError(
+                f"backoff must be 'exponential', 'fixed' or a callable(attempt) -> seconds, got {backoff!r}"
+            )
+        values["backoff"] = backoff
+    for name in _CALLBACKS:
+        cb = raw.pop(name, None)
+        if cb is not None and not callable(cb):
+            raise ConfigTypeError(f"{name} must be None or a callable, got {type(cb).__name__}")
+        values[name] = cb
+    assert not raw, f"unhandled options {sorted(raw)}"
+    return Options(**values)
+
+
+def _protocols(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(p, str) and p for p in items):
+        raise ConfigTypeError("protocols must be a non-empty string or a list of non-empty strings")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"protocols must not repeat a name, got {list(items)!r}")
+    return tuple(items)
