@@ -32,9 +32,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # micropip is not in the npm pyodide package: take the wheel PyPI publishes.
-vendor/.installed: $(VENV)/.installed Makefile
+vendor/.installed: $(VENV)/.installed node_modules/.installed Makefile devtools/vendor.py
 	rm -rf vendor/wheels && mkdir -p vendor/wheels
-	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest vendor/wheels $(MICROPIP)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.14 --dest vendor/wheels $(MICROPIP)
+	$(PY) -m devtools.vendor
 	touch $@
 
 lint: $(VENV)/.installed
@@ -43,7 +44,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy heartsock
 
 wheel: $(VENV)/.installed
-	rm -rf dist && $(PY) -m build --outdir dist . >/dev/null
+	rm -rf dist && $(PY) -m build --no-isolation --outdir dist . >/dev/null
 
 test: setup lint wheel
 	$(PY) -m pytest tests

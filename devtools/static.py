@@ -22,6 +22,7 @@ PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
 PYSCRIPT_DIR = ROOT / "node_modules" / "@pyscript" / "core" / "dist"
 HEARTSOCK_DIR = ROOT / "heartsock"
 MICROPIP_DIR = ROOT / "vendor" / "wheels"
+PYODIDE_OVERLAY = ROOT / "vendor" / "pyodide"  # micropip + a lock recording its hash (devtools/vendor.py)
 
 _TYPES = {
     ".mjs": "text/javascript",
@@ -56,14 +57,17 @@ def heartsock_modules() -> list[str]:
 
 @dataclass(frozen=True)
 class Mounts:
-    """URL prefix → local directory, longest prefix first; nothing outside them is served."""
+    """URL prefix → local directories (searched in order), longest prefix first.
 
-    table: tuple[tuple[str, Path], ...]
+    Nothing outside them is served.
+    """
+
+    table: tuple[tuple[str, tuple[Path, ...]], ...]
 
     @classmethod
     def standard(cls, www: Path | None = None, extra: dict[str, Path] | None = None) -> Mounts:
-        table: dict[str, Path] = {
-            "/pyodide/": PYODIDE_DIR,
+        table: dict[str, Path | tuple[Path, ...]] = {
+            "/pyodide/": (PYODIDE_OVERLAY, PYODIDE_DIR),
             "/pyscript/": PYSCRIPT_DIR,
             "/heartsock/": HEARTSOCK_DIR,
             "/wheels/": ROOT / "dist",
@@ -73,23 +77,22 @@ class Mounts:
         table.update(extra or {})
         if www is not None:
             table["/"] = www
-        return cls(tuple(sorted(table.items(), key=lambda kv: -len(kv[0]))))
+        normal = {k: v if isinstance(v, tuple) else (v,) for k, v in table.items()}
+        return cls(tuple(sorted(normal.items(), key=lambda kv: -len(kv[0]))))
 
     def resolve(self, url_path: str) -> Path | None:
         """The file for ``url_path``, or ``None`` (unknown, a directory, or escaping its mount)."""
         path = unquote(urlsplit(url_path).path)
-        for prefix, directory in self.table:
+        for prefix, directories in self.table:
             if path.startswith(prefix) or path + "/" == prefix:
                 rest = PurePosixPath(path[len(prefix) :])
                 if any(part in ("..", "") for part in rest.parts) or rest.is_absolute():
                     return None
-                candidate = (directory / rest).resolve() if rest.parts else directory.resolve() / "index.html"
-                base = directory.resolve()
-                if candidate.is_dir():
-                    candidate = candidate / "index.html"
-                if base != candidate and base not in candidate.parents:
-                    return None
-                return candidate if candidate.is_file() else None
+                for directory in directories:
+                    found = _inside(directory, rest)
+                    if found is not None:
+                        return found
+                return None
         return None
 
     def body(self, url_path: str) -> tuple[bytes, str] | None:
@@ -101,6 +104,16 @@ class Mounts:
             return None
         ctype = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return path.read_bytes(), ctype
+
+
+def _inside(directory: Path, rest: PurePosixPath) -> Path | None:
+    base = directory.resolve()
+    candidate = (base / rest).resolve() if rest.parts else base / "index.html"
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+    if base != candidate and base not in candidate.parents:
+        return None  # a symlink or similar escaping the mount
+    return candidate if candidate.is_file() else None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

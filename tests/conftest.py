@@ -23,6 +23,7 @@ from devtools.static import ROOT, Mounts, StaticServer, check_assets
 
 T = float(os.environ.get("HEARTSOCK_TIME_SCALE", "1.0"))
 HSTEST = ROOT / "devtools" / "pages" / "hstest.py"
+TEST_WHEELS = ROOT / "build" / "test-wheels"  # built by the packaging tests, served at /testwheels/
 ARTIFACTS = ROOT / "test-results"
 
 
@@ -30,7 +31,8 @@ ARTIFACTS = ROOT / "test-results"
 def static_server() -> Iterator[StaticServer]:
     """Serves www/, Pyodide, PyScript, heartsock's sources and wheels on 127.0.0.1."""
     check_assets()
-    with StaticServer(Mounts.standard(www=ROOT / "www")) as server:
+    extra = {"/testpages/": ROOT / "tests" / "browser" / "pages", "/testwheels/": TEST_WHEELS}
+    with StaticServer(Mounts.standard(www=ROOT / "www", extra=extra)) as server:
         yield server
 
 
