@@ -45,7 +45,7 @@ class MissingAssets(RuntimeError):
 def check_assets() -> None:
     """Raise :class:`MissingAssets` unless Pyodide and PyScript are installed."""
     needed = [PYODIDE_DIR / "pyodide.mjs", PYODIDE_DIR / "pyodide.asm.wasm", PYSCRIPT_DIR / "core.js"]
-    missing = [str(p.relative_to(ROOT)) for p in needed if not p.is_file()]
+    missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise MissingAssets(f"missing vendored browser files: {', '.join(missing)}; run `make setup` (npm ci)")
 

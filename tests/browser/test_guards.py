@@ -1,0 +1,52 @@
+"""The browser tier fails loudly — it never skips — when its browser or assets are missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from devtools import browser as browser_module
+from devtools import static
+from tests import conftest
+
+
+def test_missing_chromium_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """launch() raises MissingBrowser naming the path when Debian's chromium is absent."""
+    monkeypatch.setattr(browser_module, "CHROMIUM", tmp_path / "no-chromium")
+    with sync_playwright() as playwright, pytest.raises(browser_module.MissingBrowser, match="no-chromium"):
+        browser_module.launch(playwright)
+
+
+def test_missing_pyodide_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """check_assets() raises MissingAssets naming the files when node_modules lacks Pyodide."""
+    monkeypatch.setattr(static, "PYODIDE_DIR", tmp_path / "pyodide")
+    with pytest.raises(static.MissingAssets, match="pyodide.mjs"):
+        static.check_assets()
+
+
+def test_missing_pyscript_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """check_assets() raises MissingAssets when PyScript's core.js is missing."""
+    monkeypatch.setattr(static, "PYSCRIPT_DIR", tmp_path / "pyscript")
+    with pytest.raises(static.MissingAssets, match="core.js"):
+        static.check_assets()
+
+
+def test_fixtures_use_the_guards() -> None:
+    """the session fixtures call the guards, so a missing browser or asset errors every browser test."""
+    source = Path(conftest.__file__).read_text()
+    assert "check_assets()" in source and "launch(playwright)" in source
+    assert "pytest.skip" not in source and "mark.skip" not in source
+
+
+def test_static_server_refuses_path_traversal(tmp_path: Path) -> None:
+    """nothing outside the mounted directories is served, however the path is spelled."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hi")
+    (tmp_path / "secret.txt").write_text("no")
+    mounts = static.Mounts.standard(www=www)
+    assert mounts.body("/index.html") is not None
+    for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/heartsock/../../etc/passwd", "/pyodide/..%2F..%2Fsecret"):
+        assert mounts.body(path) is None, path
