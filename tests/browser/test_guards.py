@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from devtools import browser as browser_module
 from devtools import static
@@ -15,8 +15,9 @@ from tests import conftest
 def test_missing_chromium_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """launch() raises MissingBrowser naming the path when Debian's chromium is absent."""
     monkeypatch.setattr(browser_module, "CHROMIUM", tmp_path / "no-chromium")
-    with sync_playwright() as playwright, pytest.raises(browser_module.MissingBrowser, match="no-chromium"):
-        browser_module.launch(playwright)
+    unused: Any = object()  # launch() must refuse before it touches Playwright
+    with pytest.raises(browser_module.MissingBrowser, match="no-chromium"):
+        browser_module.launch(unused)
 
 
 def test_missing_pyodide_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
