@@ -189,6 +189,7 @@ class Machine:
         self.offline = False
         self.latency: float | None = None
         self.last_close: SocketEvent | None = None
+        self.gave_up_because: str | None = None
         self.retry_at: float | None = None
         self._connect_deadline: float | None = None
         self._opened_at: float | None = None
@@ -233,6 +234,7 @@ class Machine:
         self._refuse_if_destroyed("create()")
         if self.state is State.CLOSED:
             self.retries = 0
+            self.gave_up_because = None
         self._end_current(CLOSE_NORMAL, "replaced by create()", now)
         self._open(now)
 
@@ -247,6 +249,7 @@ class Machine:
         self._refuse_if_destroyed("onreconnect()")
         if self.state is State.CLOSED:
             self.retries = 0
+            self.gave_up_because = None
         self._end_current(CLOSE_NORMAL, "reconnect requested", now)
         self._schedule_retry(now)
 
@@ -492,6 +495,7 @@ class Machine:
         self._out.append(Retrying(self.retries, delay))
 
     def _give_up(self, event: SocketEvent, why: str) -> None:
+        self.gave_up_because = why
         self.retry_at = None
         self._set_state(State.CLOSED)
         self._out.append(GaveUp(event.code, event.reason, why))

@@ -257,6 +257,11 @@ class Socket:
         return self._machine.last_close
 
     @property
+    def closed_reason(self) -> str | None:
+        """Why the socket gave up (``CLOSED``), e.g. ``"close code 1008 is final"``; else ``None``."""
+        return self._machine.gave_up_because if self._machine.state is State.CLOSED else None
+
+    @property
     def options(self) -> Options:
         """The validated options this socket runs with."""
         return self._options
@@ -354,7 +359,8 @@ class Socket:
             last = self._machine.last_close
             code = last.code if last else None
             reason = last.reason if last else ""
-            raise ConnectionFailed(f"the socket gave up (last close: {code} {reason!r})", code, reason)
+            why = self._machine.gave_up_because
+            raise ConnectionFailed(f"the socket gave up: {why} (last close: {code} {reason!r})", code, reason)
 
     # ---- transport and watch sinks (called by the runtime) -----------------------------
     def on_open(self, socket_id: int) -> None:

@@ -304,3 +304,26 @@ def test_python_errors_surface_in_tests(py: PyPage) -> None:
     """the harness reports a Python exception raised in the page as a test failure."""
     with pytest.raises(PythonError, match="ZeroDivisionError"):
         py.run("1 / 0")
+
+
+def test_heart_beats_until_reset(py: PyPage) -> None:
+    """Heart(timeout).start(cb) calls cb every timeout on the browser's timer; a raising cb keeps it going."""
+    result = py.run_json(
+        f"""
+import asyncio, heartsock
+beats = []
+def cb():
+    beats.append(1)
+    if len(beats) == 2:
+        raise RuntimeError("a failing beat is logged, not fatal")
+heart = heartsock.Heart({0.05 * T})
+assert heart.start(cb) is heart
+await asyncio.sleep({0.05 * T * 4.5})
+counted = len(beats)
+assert heart.reset() is heart
+await asyncio.sleep({0.05 * T * 3})
+[counted, len(beats), heart.timeout]
+"""
+    )
+    counted, after_reset, timeout = result
+    assert 3 <= counted <= 5 and after_reset == counted and timeout == pytest.approx(0.05 * T)

@@ -149,10 +149,11 @@ try:
     sock.send("x")
 except heartsock.SocketClosed as exc:
     errors.append(str(exc))
-[rec.names("close"), rec.names("reconnect"), sock.last_close.code, errors]
+[rec.names("close"), rec.names("reconnect"), sock.last_close.code, errors, sock.closed_reason]
 """
     )
-    closes, reconnects, last_code, errors = result
+    closes, reconnects, last_code, errors, why = result
+    assert why == f"close code {code} is final"
     assert closes == [[1, code, "go away"]] and reconnects == [] and last_code == code and len(errors) == 1
     assert len(handshakes(server)) == 1
 
