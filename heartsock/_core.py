@@ -217,8 +217,8 @@ class Machine:
                 deadline = self._ping_sent_at + self._pong_timeout
             else:
                 deadline = self._last_rx + self._opt.heart_time
-            if self.retries and self._opened_at is not None:
-                deadline = min(deadline, self._opened_at + self._opt.min_uptime)
+                if self.retries and self._opened_at is not None:
+                    deadline = min(deadline, self._opened_at + self._opt.min_uptime)
             return deadline
         return None
 
@@ -284,11 +284,22 @@ class Machine:
         """
         if self.state is State.DESTROYED:
             return []
+        # Outputs not yet performed (destroy() called from a callback) must not outlive
+        # it: no Open, no callback. Abandons still run; unsent data goes back to the caller.
+        pending, self._out = self._out, deque()
+        unsent: list[Data] = []
+        for out in pending:
+            if isinstance(out, Abandon):
+                self._out.append(out)
+            elif isinstance(out, Send) and not out.heartbeat:
+                unsent.append(out.data)
+            elif isinstance(out, Open) and out.socket_id == self.socket_id:
+                self.socket_id = 0  # never started: nothing to close or report
         self._end_current(CLOSE_NORMAL, "destroyed", now)
         self.retry_at = None
         self._connect_deadline = None
         self._set_state(State.DESTROYED)
-        unsent = list(self._queue)
+        unsent.extend(self._queue)
         self._queue.clear()
         return unsent
 
@@ -331,14 +342,15 @@ class Machine:
         if socket_id != self.socket_id or self.state is not State.CONNECTING:
             return
         self._out.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
-        self.socket_id = 0
-        self._after_loss(SocketEvent("close", socket_id, 1006, f"could not connect: {error}", False), now)
+        self._retire(socket_id)
+        # No socket existed, so there is no close code: heartsock never invents one.
+        self._after_loss(SocketEvent("close", socket_id, None, f"could not connect: {error}", False), now)
 
     def socket_closed(self, socket_id: int, code: int, reason: str, was_clean: bool, now: float) -> None:
         """The browser closed ``socket_id`` with this code and reason."""
         if socket_id != self.socket_id or self.state not in (State.CONNECTING, State.OPEN):
             return
-        self.socket_id = 0
+        self._retire(socket_id)
         event = SocketEvent("close", socket_id, code, reason, was_clean)
         self._out.append(SocketEnded(event))
         self._after_loss(event, now)
@@ -353,10 +365,11 @@ class Machine:
             if self._pong_overdue(now):
                 self._peer_dead(now)
                 return
-            if self.retries and self._opened_at is not None and now >= self._opened_at + self._opt.min_uptime:
-                self.retries = 0
-            if self._ping_sent_at is None and now >= self._last_rx + self._opt.heart_time:
-                self._ping(now)
+            if self._ping_sent_at is None:
+                if self.retries and self._opened_at is not None and now >= self._opened_at + self._opt.min_uptime:
+                    self.retries = 0  # open and not in doubt for min_uptime: a fresh retry budget
+                if now >= self._last_rx + self._opt.heart_time:
+                    self._ping(now)
         elif self.state is State.RECONNECTING:
             if self.retry_at is not None and now >= self.retry_at:
                 self._open(now)
@@ -421,27 +434,61 @@ class Machine:
         log.info("socket %d: no heartbeat reply within %.3fs; abandoning it", self.socket_id, self._pong_timeout)
         self._abandon(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout", now)
 
+    def _retire(self, socket_id: int) -> bool:
+        """Forget socket ``socket_id``: drop its pending outputs, requeue its unsent data.
+
+        Outputs wait in order until the driver performs them; when a callback ends the
+        socket before they were (``create()`` from ``state_cb``, say), its ``Open`` and
+        ``Opened`` must not happen and its messages go back to the front of the queue,
+        so each is still sent exactly once, in order.
+
+        Returns:
+            Whether the socket was ever started (its ``Open`` was already performed).
+        """
+        self.socket_id = 0
+        started = True
+        if not self._out:
+            return started
+        keep: deque[Output] = deque()
+        unsent: list[Data] = []
+        for out in self._out:
+            if isinstance(out, Send) and out.socket_id == socket_id:
+                if not out.heartbeat:
+                    unsent.append(out.data)
+            elif isinstance(out, Open) and out.socket_id == socket_id:
+                started = False
+            elif not (isinstance(out, Opened) and out.event.socket_id == socket_id):
+                keep.append(out)
+        self._out = keep
+        self._queue.extendleft(reversed(unsent))
+        return started
+
     def _abandon(self, code: int, reason: str, now: float) -> None:
         """heartsock ends the current socket itself; reconnect as for any lost connection."""
         sid = self.socket_id
-        self.socket_id = 0
-        self._out.append(Abandon(sid, code, reason))
         event = SocketEvent("close", sid, code, reason, False)
-        self._out.append(SocketEnded(event))
+        if self._retire(sid):
+            self._out.append(Abandon(sid, code, reason))
+            self._out.append(SocketEnded(event))
         self._after_loss(event, now)
 
     def _end_current(self, code: int, reason: str, now: float) -> None:
         """End the live socket on the user's request; no reconnect decision is taken."""
         if self.socket_id and self.state in (State.CONNECTING, State.OPEN):
             sid = self.socket_id
-            self.socket_id = 0
+            started = self._retire(sid)
             self._forget_connection(now)
-            self._out.append(Abandon(sid, code, reason))
-            self._out.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
+            if started:  # a socket whose Open never ran has nothing to close or report
+                self._out.append(Abandon(sid, code, reason))
+                self._out.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
         self.socket_id = 0
 
     def _forget_connection(self, now: float) -> None:
-        if self._opened_at is not None and now - self._opened_at >= self._opt.min_uptime:
+        # Uptime counts while the connection is not in doubt: with a heartbeat unanswered,
+        # only until the last proof of life. So a peer that accepts and then goes silent
+        # until the heartbeat gives up has not earned a fresh retry budget.
+        alive_until = now if self._ping_sent_at is None else self._last_rx
+        if self._opened_at is not None and alive_until - self._opened_at >= self._opt.min_uptime:
             self.retries = 0
         self._opened_at = None
         self._ping_sent_at = None
@@ -458,7 +505,8 @@ class Machine:
     def _after_loss(self, event: SocketEvent, now: float) -> None:
         """The current socket is gone (``socket_id`` already 0): retry, wait, or give up."""
         self._forget_connection(now)
-        self.last_close = event
+        if event.code is not None:
+            self.last_close = event
         if not self._opt.is_reconnect:
             self._give_up(event, "reconnect is off (is_reconnect=False)")
         elif not self._wants_reconnect(event):
@@ -472,6 +520,8 @@ class Machine:
             self._schedule_retry(now)
 
     def _wants_reconnect(self, event: SocketEvent) -> bool:
+        if event.code is None:
+            return True  # the attempt failed before any socket existed: not a close to judge
         rule = self._opt.should_reconnect
         if rule is not None:
             try:

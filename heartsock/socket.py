@@ -278,6 +278,8 @@ class Socket:
             TimeoutError: ``timeout`` seconds passed first.
         """
         self._inbox_on = True
+        if self._machine.state is State.OPEN:
+            return
         if timeout is None:
             await self._until_open()
         else:
