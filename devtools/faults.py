@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ssl as ssl_module
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -129,8 +130,10 @@ class FaultServer:
         max_size: int = 2**20,
         ping_msg: Data = "ping",
         pong_msg: Data = "pong",
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.ssl = ssl
         self.routes = {**ROUTES, **(routes or {})}
         self.http = http
         self.origins = origins
@@ -157,6 +160,7 @@ class FaultServer:
             compression=None,
             max_size=self.max_size,
             origins=self.origins,  # type: ignore[arg-type]
+            ssl=self.ssl,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]

@@ -91,3 +91,8 @@ def artifact_path(name: str) -> Path:
     """Where a test saves a file for humans to look at (screenshots)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """CPython-only tests first: once Playwright's sync API runs, asyncio.run() refuses to start."""
+    items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/unit/") else 1)

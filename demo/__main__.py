@@ -1,0 +1,111 @@
+"""``python -m demo [--host 127.0.0.1] [--port 8000] [--certfile F --keyfile F]``.
+
+Serves the demos and prints their URL; Ctrl+C (or SIGTERM) stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import ssl
+import sys
+
+from devtools.static import MissingAssets, check_assets
+from heartsock.server import Heartbeat
+
+from .app import MAX_SIZE, DemoServer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m demo", description="Serve heartsock's demo pages and endpoints.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--certfile", help="TLS certificate (PEM): serve https:// and wss://")
+    parser.add_argument("--keyfile", help="TLS private key (PEM) for --certfile")
+    parser.add_argument("--max-size", type=int, default=MAX_SIZE, help=f"largest message in bytes (default {MAX_SIZE})")
+    parser.add_argument("--tick-period", type=float, default=1.0, help="seconds between rounds of market ticks")
+    parser.add_argument(
+        "--silence-timeout", type=float, default=30.0, help="close connections silent this long (after a probe)"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept this origin, e.g. http://192.168.1.5:8000 (repeatable)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every control and connection")
+    args = parser.parse_args(argv)
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    return args
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def run(args: argparse.Namespace) -> None:
+    context = None
+    if args.certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+    server = DemoServer(
+        args.host,
+        args.port,
+        ssl_context=context,
+        max_size=args.max_size,
+        heartbeat=Heartbeat(timeout=args.silence_timeout, probe_timeout=5.0),
+        tick_period=args.tick_period,
+        extra_origins=tuple(args.allow_origin),
+    )
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = server.url
+    ws = url.replace("http", "ws", 1)
+    print(f"heartsock demo: {url}", flush=True)
+    print(f"  dashboard   {url}dashboard.html", flush=True)
+    print(f"  chat        {url}", flush=True)
+    print(f"  endpoints   {ws}ws/feed  {ws}ws/chat  {ws}ws/echo", flush=True)
+    if not _is_loopback(args.host):
+        print(f"  warning: listening on {args.host}, not only on loopback", flush=True)
+    print("Ctrl+C stops it.", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    # websockets logs every HTTP response ("connection rejected (200 OK)"); keep it quiet.
+    logging.getLogger("websockets").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    try:
+        check_assets()
+    except MissingAssets as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(run(args))
+    except OSError as exc:
+        print(f"demo: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

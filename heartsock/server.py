@@ -1,0 +1,471 @@
+"""The server side of heartsock's heartbeat, for the ``websockets`` asyncio server.
+
+heartsock's client sends a heartbeat (``"ping"``) after ``heart_time`` seconds without
+inbound traffic and presumes the peer dead when no reply (``pong_msg``) comes back in
+time. This module is the other half of that protocol, for Python backends:
+
+- it answers every heartbeat (``ping`` → ``pong``; both configurable, text or bytes);
+- it counts each connection's seconds of silence and closes a connection that stays
+  silent longer than ``timeout``, with code 4000 ``"heartbeat timeout"`` (the check the
+  reference article's test server makes);
+- it wraps any handler so that application code never sees a heartbeat message.
+
+Usage::
+
+    from websockets.asyncio.server import serve
+    from heartsock.server import heartbeat
+
+    async def echo(ws):
+        async for message in ws:          # heartbeats never show up here
+            await ws.send(message)
+
+    async with serve(heartbeat(echo, timeout=15), "127.0.0.1", 8765) as server:
+        await server.serve_forever()
+
+or ``heartsock.server.serve(echo, "127.0.0.1", 8765)``, which does the same.
+
+Rules:
+
+1. Every inbound message is proof of life: a heartbeat, or any application message.
+   A connection is *silent* when none arrived for ``timeout`` seconds.
+2. A silent connection is probed before it is closed: the server sends a WebSocket
+   Ping frame, which browsers answer by themselves. heartsock's client sends no
+   heartbeat while messages keep arriving, so a client that only listens to a busy push
+   feed is silent without being dead; the probe tells the two apart. A Pong frame (or
+   any message) within ``probe_timeout`` keeps the connection; ``probe_timeout=None``
+   closes silent connections at once, as the reference server does.
+3. A reader task reads every message as it arrives, so heartbeats are answered even
+   while the handler is busy (or only sends). Application messages wait in a buffer of
+   ``max_queue`` messages until the handler reads them; when it stays full the reader
+   stops reading, and so stops answering heartbeats too: a handler that no longer
+   reads is not serving its client.
+4. The connection may end at any time; a ``ConnectionClosed`` escaping the handler is
+   that end, not a failure, and is logged at DEBUG level instead of as an error.
+5. Importing this module does not import ``websockets``: ``import heartsock`` never
+   needs it. It is imported when a connection is wrapped (``pip install
+   heartsock[server]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server
+
+__all__ = [
+    "CLOSE_HEARTBEAT_TIMEOUT",
+    "Connection",
+    "Handler",
+    "Heartbeat",
+    "HeartbeatConnection",
+    "heartbeat",
+    "serve",
+]
+
+log = logging.getLogger("heartsock.server")
+
+Data = Union[str, bytes]
+
+#: The close code for a connection that stayed silent too long (the code heartsock's
+#: client uses for a heartbeat timeout seen from its side).
+CLOSE_HEARTBEAT_TIMEOUT = 4000
+_CLOSE_INTERNAL_ERROR = 1011
+
+
+class Connection(Protocol):
+    """What the companion needs from a connection.
+
+    ``websockets.asyncio.server.ServerConnection`` has all of it; any object with these
+    coroutines works (for example an adapter that injects faults).
+    """
+
+    async def recv(self) -> Data:
+        """Return the next message; raise ``websockets.exceptions.ConnectionClosed`` at the end."""
+        ...
+
+    async def send(self, message: Data) -> None:
+        """Send a text (``str``) or binary (``bytes``) message."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake with ``code`` and ``reason``."""
+        ...
+
+    async def ping(self) -> Awaitable[float]:
+        """Send a Ping frame; return a future that completes when its Pong arrives."""
+        ...
+
+
+#: An application handler: receives the wrapped connection.
+Handler = Callable[["HeartbeatConnection"], Awaitable[None]]
+
+
+def _check_message(name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, (str, bytes)):
+        allowed = "str or bytes" + (", or None" if optional else "")
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be greater than 0 (or None to turn it off), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The heartbeat protocol's server-side settings; :meth:`wrap` applies them to a handler.
+
+    Attributes:
+        ping: the client's heartbeat message (heartsock's ``heart_msg``, default
+            ``"ping"``). Only an exact match counts, type included: ``"ping"`` is not
+            ``b"ping"``.
+        pong: the reply (heartsock's ``pong_msg``), sent in the same frame type as its
+            value (text for ``str``, binary for ``bytes``); ``None`` to answer nothing.
+        timeout: seconds of silence after which a connection is probed, then closed
+            (``None``: never). Make it longer than the client's
+            ``heart_time + pong_timeout``.
+        probe_timeout: seconds a silent connection has to answer a WebSocket Ping frame
+            before it is closed; ``None`` closes it without probing.
+        close_code: the close code for a silent connection (4000, heartsock's
+            "heartbeat timeout").
+        close_reason: the close reason sent with it.
+        max_queue: application messages buffered until the handler reads them.
+    """
+
+    ping: Data = "ping"
+    pong: Data | None = "pong"
+    timeout: float | None = 15.0
+    probe_timeout: float | None = 5.0
+    close_code: int = CLOSE_HEARTBEAT_TIMEOUT
+    close_reason: str = "heartbeat timeout"
+    max_queue: int = 64
+
+    def __post_init__(self) -> None:
+        _check_message("ping", self.ping)
+        _check_message("pong", self.pong, optional=True)
+        _check_seconds("timeout", self.timeout)
+        _check_seconds("probe_timeout", self.probe_timeout)
+        code = self.close_code
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError(f"close_code must be an int, got {type(code).__name__}")
+        if not (code in (1000, 1001, 1008, 1011) or 3000 <= code <= 4999):
+            raise ValueError(f"close_code must be 1000, 1001, 1008, 1011 or in 3000-4999, got {code}")
+        if not isinstance(self.close_reason, str) or len(self.close_reason.encode()) > 123:
+            raise ValueError("close_reason must be a str of at most 123 UTF-8 bytes")
+        if isinstance(self.max_queue, bool) or not isinstance(self.max_queue, int) or self.max_queue < 1:
+            raise ValueError(f"max_queue must be an int of at least 1, got {self.max_queue!r}")
+
+    def is_ping(self, message: Data) -> bool:
+        """Whether ``message`` is a heartbeat (same value and same type as :attr:`ping`)."""
+        return type(message) is type(self.ping) and message == self.ping
+
+    def wrap(self, handler: Handler) -> Callable[[Connection], Awaitable[None]]:
+        """Return a connection handler that runs ``handler`` behind the heartbeat.
+
+        The result is what ``websockets.asyncio.server.serve`` expects: it takes the
+        server's connection, wraps it in a :class:`HeartbeatConnection` and runs
+        ``handler`` with that, answering heartbeats and watching silence meanwhile.
+        """
+
+        @functools.wraps(handler, updated=())
+        async def run(connection: Connection) -> None:
+            from websockets.exceptions import ConnectionClosed
+
+            async with HeartbeatConnection(connection, self) as conn:
+                try:
+                    await handler(conn)
+                except ConnectionClosed as exc:
+                    log.debug("connection closed under the handler: %s", exc)
+
+        return run
+
+
+def heartbeat(handler: Handler, **settings: Any) -> Callable[[Connection], Awaitable[None]]:
+    """Wrap ``handler`` with the heartbeat: ``Heartbeat(**settings).wrap(handler)``.
+
+    Args:
+        handler: the application's handler; it receives a :class:`HeartbeatConnection`.
+        **settings: :class:`Heartbeat`'s fields (``ping``, ``pong``, ``timeout``, …).
+    """
+    return Heartbeat(**settings).wrap(handler)
+
+
+def serve(
+    handler: Handler,
+    host: str | None = "127.0.0.1",
+    port: int | None = None,
+    *,
+    heartbeat: Heartbeat | None = None,
+    **kwargs: Any,
+) -> Server:
+    """``websockets.asyncio.server.serve`` with ``handler`` behind the heartbeat.
+
+    Use it as ``websockets``' own: ``async with serve(handler, host, port) as server``.
+    Keyword arguments go to ``websockets``; its protocol-level keepalive
+    (``ping_interval``) is off unless given, since the heartbeat watches liveness.
+
+    Args:
+        handler: the application's handler; it receives a :class:`HeartbeatConnection`.
+        host: the interface to bind (loopback by default).
+        port: the TCP port.
+        heartbeat: the settings; ``Heartbeat()`` by default.
+    """
+    from websockets.asyncio.server import serve as websockets_serve
+
+    kwargs.setdefault("ping_interval", None)
+    return websockets_serve((heartbeat or Heartbeat()).wrap(handler), host, port, **kwargs)
+
+
+class _Inbox:
+    """A bounded FIFO of application messages; ``get()`` returns ``None`` once closed and empty."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[Data] = deque()
+        self._limit = limit
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: Data) -> None:
+        while len(self._items) >= self._limit:
+            self._writable.clear()
+            await self._writable.wait()
+        self._items.append(item)
+        self._readable.set()
+
+    async def get(self) -> Data | None:
+        while not self._items:
+            if self.closed:
+                return None
+            self._readable.clear()
+            await self._readable.wait()
+        item = self._items.popleft()
+        self._writable.set()
+        return item
+
+    def close(self) -> None:
+        self.closed = True
+        self._readable.set()
+
+
+class HeartbeatConnection:
+    """A connection as the application sees it: heartbeats answered and filtered out.
+
+    ``recv()`` and ``async for`` return application messages only; ``send()``,
+    ``close()`` and ``ping()`` go to the wrapped connection, and so does any other
+    attribute (``request``, ``remote_address``, ``id``, ``wait_closed()`` … of a
+    ``websockets`` connection). Use it as an async context manager (as
+    :meth:`Heartbeat.wrap` does) to run its reader and silence watchdog.
+
+    Attributes:
+        connection: the wrapped connection.
+        heartbeat: the settings in force.
+        heartbeats: how many heartbeats arrived.
+        probes: how many times the connection was silent and got probed.
+        timed_out: whether the watchdog closed the connection for silence.
+        last_seen: the event loop's time of the last proof of life.
+    """
+
+    def __init__(self, connection: Connection, heartbeat: Heartbeat | None = None) -> None:
+        self.connection = connection
+        self.heartbeat = heartbeat or Heartbeat()
+        self.heartbeats = 0
+        self.probes = 0
+        self.timed_out = False
+        self.last_seen = 0.0
+        self._inbox = _Inbox(self.heartbeat.max_queue)
+        self._closed_exc: BaseException | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._life = asyncio.Event()  # set by the reader at every message, for probes
+
+    # ---- the application's view ------------------------------------------------------
+    async def recv(self) -> Data:
+        """Return the next application message (``str`` or ``bytes``).
+
+        Raises:
+            websockets.exceptions.ConnectionClosed: the connection ended (also after
+                a heartbeat timeout, with :attr:`timed_out` set).
+        """
+        message = await self._inbox.get()
+        if message is None:
+            raise self._closed()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        """Yield application messages; stop at a normal close or a heartbeat timeout."""
+        from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
+            except ConnectionClosed:
+                if self.timed_out:
+                    return
+                raise
+
+    async def recv_streaming(self) -> AsyncIterator[Data]:
+        """Yield the next application message, whole, as its only fragment.
+
+        The reader has already assembled the message (it had to, to tell a heartbeat
+        from data), so this exists for handlers written against ``websockets``' API.
+        """
+        yield await self.recv()
+
+    async def send(self, message: Data) -> None:
+        """Send ``message`` on the wrapped connection."""
+        await self.connection.send(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the wrapped connection with ``code`` and ``reason``."""
+        await self.connection.close(code, reason)
+
+    async def ping(self) -> Awaitable[float]:
+        """Send a WebSocket Ping frame (see ``websockets``' ``ping()``)."""
+        return await self.connection.ping()
+
+    @property
+    def silence(self) -> float:
+        """Seconds since the last proof of life (a message, or a Pong to a probe)."""
+        return max(0.0, asyncio.get_running_loop().time() - self.last_seen)
+
+    @property
+    def pending(self) -> int:
+        """Application messages received and not read by the handler yet."""
+        return len(self._inbox)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "connection":  # not set yet (copy, pickle): do not recurse
+            raise AttributeError(name)
+        return getattr(self.connection, name)
+
+    # ---- life cycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> HeartbeatConnection:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def start(self) -> None:
+        """Start reading (answering heartbeats) and, with a ``timeout``, watching silence."""
+        if self._tasks:
+            return
+        self.last_seen = asyncio.get_running_loop().time()
+        self._tasks.append(asyncio.create_task(self._read(), name="heartsock-reader"))
+        if self.heartbeat.timeout is not None:
+            self._tasks.append(asyncio.create_task(self._watch(self.heartbeat.timeout), name="heartsock-watchdog"))
+
+    async def stop(self) -> None:
+        """Cancel the reader and the watchdog and wait for them to end."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _closed(self) -> BaseException:
+        if self._closed_exc is None:
+            from websockets.exceptions import ConnectionClosedError
+
+            self._closed_exc = ConnectionClosedError(None, None)
+        return self._closed_exc
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        loop = asyncio.get_running_loop()
+        hb = self.heartbeat
+        try:
+            while True:
+                message = await self.connection.recv()
+                self.last_seen = loop.time()
+                self._life.set()
+                if hb.is_ping(message):
+                    self.heartbeats += 1
+                    if hb.pong is not None:
+                        await self.connection.send(hb.pong)
+                    continue
+                await self._inbox.put(message)
+        except ConnectionClosed as exc:
+            self._closed_exc = exc
+        except Exception:
+            log.exception("heartbeat reader failed; closing the connection")
+            try:
+                await self.connection.close(_CLOSE_INTERNAL_ERROR, "heartbeat reader failed")
+            except Exception:
+                log.debug("close after a reader failure failed", exc_info=True)
+        finally:
+            self._inbox.close()
+            for task in self._tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+    async def _watch(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        hb = self.heartbeat
+        while True:
+            wait = self.last_seen + timeout - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if hb.probe_timeout is not None:
+                verdict = await self._probe(hb.probe_timeout)
+                if verdict == "alive":
+                    continue
+                if verdict == "closed":
+                    return  # the reader sees the end too
+            self.timed_out = True
+            log.info("no message for %.3fs; closing with %d %r", timeout, hb.close_code, hb.close_reason)
+            await self.connection.close(hb.close_code, hb.close_reason)
+            return
+
+    async def _probe(self, probe_timeout: float) -> str:
+        """Ping a silent connection: ``"alive"``, ``"dead"`` (no sign within ``probe_timeout``) or ``"closed"``."""
+        from websockets.exceptions import ConnectionClosed
+
+        self.probes += 1
+        self._life.clear()
+        try:
+            waiter = await self.connection.ping()
+        except ConnectionClosed:
+            return "closed"
+        pong = asyncio.ensure_future(waiter)
+        life = asyncio.ensure_future(self._life.wait())
+        try:
+            done, _ = await asyncio.wait({pong, life}, timeout=probe_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (pong, life):
+                if not future.done():
+                    future.cancel()
+        if life in done:
+            return "alive"
+        if pong in done:
+            if pong.cancelled() or pong.exception() is not None:
+                return "closed"
+            self.last_seen = asyncio.get_running_loop().time()
+            return "alive"
+        return "dead"

@@ -1,0 +1,522 @@
+"""heartsock's live dashboard, running in the page under PyScript.
+
+One ``heartsock.Socket`` to the demo's market feed (``/ws/feed``) drives the page
+through its callbacks and listeners: the state badge, the event log, the heartbeat
+round-trip chart, the ticker, the offline-queue notes. A light 100 ms timer redraws only
+what moves with the clock (the retry countdown, rates, ages); the chart scrolls every
+half second.
+
+Settings come from the query string, in seconds (defaults in brackets): ``heart``
+(``heart_time``, 0.5), ``pong`` (``pong_timeout``, 1.0), ``retry`` (``reconnect_time``,
+0.25), ``retry_max`` (``reconnect_max_time``, 8), ``uptime`` (``min_uptime``, 3),
+``connect`` (``connect_timeout``, 3), and ``queue`` (``max_queue``, 100 messages).
+
+Elements carry ``data-*`` attributes (``data-state``, ``data-kind``, ``data-code``,
+``data-t`` …) so that the end-to-end tests read the same page a person sees.
+"""
+
+import asyncio
+import json
+import random
+import sys
+import time
+from collections import deque
+
+import js
+from pyodide.http import pyfetch
+from pyscript import document, when
+
+import heartsock
+from heartsock import State
+
+WINDOW = 60.0  # seconds of history in the chart
+RATE_WINDOW = 2.0  # seconds over which messages per second are averaged
+MAX_LOG = 200
+MAX_NOTES = 50
+CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1006: "connection lost",
+    1008: "policy violation",
+    1011: "server error",
+    1012: "service restart",
+    4000: "heartbeat timeout",
+    4001: "connect timeout",
+}
+
+
+def el(id_):
+    return document.getElementById(id_)
+
+
+def settings():
+    """The socket's settings, from the query string."""
+    params = js.URLSearchParams.new(js.location.search)
+
+    def number(name, default):
+        raw = params.get(name)
+        try:
+            return float(raw) if raw else default
+        except ValueError:
+            return default
+
+    return {
+        "heart": number("heart", 0.5),
+        "pong": number("pong", 1.0),
+        "retry": number("retry", 0.25),
+        "retry_max": number("retry_max", 8.0),
+        "uptime": number("uptime", 3.0),
+        "connect": number("connect", 3.0),
+        "queue": int(number("queue", 100)),
+    }
+
+
+def equal_jitter(base, cap):
+    """Exponential backoff drawing from the upper half of each window.
+
+    heartsock's default ("full jitter") draws from ``[0, min(cap, base * 2**n)]``; drawing
+    from the upper half instead keeps the spread but makes every delay longer than the
+    one before (until the cap), which is what a person watching should see.
+    """
+    return heartsock.exponential(base, cap, rand=lambda: 0.5 + random.random() / 2)
+
+
+def fmt_seconds(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def nice_ceiling(value):
+    """The smallest 1, 2, 2.5 or 5 × 10**k at least ``value``."""
+    scale = 1.0
+    while scale * 10 < value:
+        scale *= 10
+    while scale > value:
+        scale /= 10
+    for step in (1, 2, 2.5, 5, 10):
+        if step * scale >= value:
+            return step * scale
+    return 10 * scale
+
+
+def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW):
+    """SVG markup of the RTT chart: the last ``window`` seconds up to ``now``.
+
+    ``samples`` are ``(t, milliseconds)``, ``down`` are ``[start, end or None]``
+    intervals when the socket was not open, ``timeouts`` the times of heartbeat timeouts.
+    """
+    left, right, top, bottom = 58, 12, 12, 24
+    start = now - window
+    plot_w, plot_h = width - left - right, height - top - bottom
+    visible = [(t, v) for t, v in samples if t >= start - 2]
+    peak = max((v for _, v in visible), default=0.0)
+    ymax = nice_ceiling(max(2.0, peak * 1.25))
+
+    def x(t):
+        return left + (t - start) / window * plot_w
+
+    def y(v):
+        return top + (1 - min(v, ymax) / ymax) * plot_h
+
+    out = [
+        "<defs><linearGradient id='fill' x1='0' y1='0' x2='0' y2='1'>"
+        "<stop offset='0' stop-color='#2dd4bf' stop-opacity='0.35'/>"
+        "<stop offset='1' stop-color='#2dd4bf' stop-opacity='0'/></linearGradient>"
+        f"<clipPath id='plot'><rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}'/></clipPath></defs>"
+    ]
+    for frac in (0, 0.25, 0.5, 0.75, 1):
+        gy = top + frac * plot_h
+        out.append(f"<line class='grid' x1='{left}' x2='{width - right}' y1='{gy:.1f}' y2='{gy:.1f}'/>")
+        if frac in (0, 0.5, 1):  # label every other line: the values stay short
+            label = f"{ymax * (1 - frac):g} ms"
+            out.append(f"<text class='axis' x='{left - 6}' y='{gy + 4:.1f}' text-anchor='end'>{label}</text>")
+    for quarter in (4, 3, 2, 1, 0):
+        ago = window * quarter / 4
+        gx = x(now - ago)
+        label = "now" if quarter == 0 else f"−{ago:.0f}s"
+        anchor = "end" if ago == 0 else "middle"
+        out.append(f"<text class='axis' x='{gx:.1f}' y='{height - 6}' text-anchor='{anchor}'>{label}</text>")
+    out.append("<g clip-path='url(#plot)'>")
+    for begin, end in down:
+        end = now if end is None else end
+        if end < start:
+            continue
+        x0, x1 = x(max(begin, start)), x(end)
+        out.append(f"<rect class='down' x='{x0:.1f}' y='{top}' width='{max(1.5, x1 - x0):.1f}' height='{plot_h}'/>")
+    if visible:
+        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in visible)
+        first_x, last_x = x(visible[0][0]), x(visible[-1][0])
+        base = top + plot_h
+        out.append(f"<path class='area' d='M{first_x:.1f},{base} L{points} L{last_x:.1f},{base} Z'/>")
+        out.append(f"<polyline class='line' points='{points}'/>")
+        lt, lv = visible[-1]
+        out.append(f"<circle class='dot' cx='{x(lt):.1f}' cy='{y(lv):.1f}' r='3.5'/>")
+    for t in timeouts:
+        if t >= start:
+            out.append(f"<line class='mark' x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{top}' y2='{top + plot_h}'/>")
+            out.append(f"<text class='mark-label' x='{x(t) + 4:.1f}' y='{top + 12}'>4000</text>")
+    out.append("</g>")
+    if not visible:
+        out.append(
+            f"<text class='empty' x='{left + plot_w / 2}' y='{top + plot_h / 2}' text-anchor='middle'>"
+            "waiting for the first heartbeat…</text>"
+        )
+    return "".join(out)
+
+
+class Dashboard:
+    """The page's state and its socket; every handler updates the DOM."""
+
+    def __init__(self, config):
+        self.cfg = config
+        self.t0 = time.monotonic()
+        self.samples = deque(maxlen=2000)  # (t, rtt ms)
+        self.down = []  # [start, end or None]: intervals the socket spent not open after an OPEN
+        self.timeouts = deque(maxlen=100)
+        self.rx = deque()
+        self.tx = deque()
+        self.total_in = self.total_out = 0
+        self.heartbeats = 0
+        self.connections = 0
+        self.socket_id = 0
+        self.state_since = 0.0
+        self.retry_delay = None
+        self.seq = 0
+        self.notes = {}
+        self.quote_rows = {}
+        self.prices = {}
+        self.log_count = 0
+        self.ticks = 0
+        scheme = "wss" if js.location.protocol == "https:" else "ws"
+        self.url = f"{scheme}://{js.location.host}/ws/feed"
+        self.sock = heartsock.Socket(
+            self.url,
+            heart_time=config["heart"],
+            pong_timeout=config["pong"],
+            pong_msg=self.is_pong,
+            reconnect_time=config["retry"],
+            reconnect_max_time=config["retry_max"],
+            backoff=equal_jitter(config["retry"], config["retry_max"]),
+            reconnect_count=-1,
+            min_uptime=config["uptime"],
+            connect_timeout=config["connect"],
+            max_queue=config["queue"],
+        )
+        for event, handler in (
+            ("state", self.on_state),
+            ("open", self.on_open),
+            ("close", self.on_close),
+            ("error", self.on_error),
+            ("reconnect", self.on_reconnect),
+            ("message", self.on_message),
+        ):
+            self.sock.on(event, handler)
+        self.show_state(self.sock.state)
+        self.log("state", f"connecting to {self.url}", state=self.sock.state.name)
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    # ---- heartsock callbacks ----------------------------------------------------------
+    def is_pong(self, data):
+        """heartsock's pong matcher: a "pong" proves life; count it and chart its RTT."""
+        if data != "pong":
+            return False
+        self.heartbeats += 1
+        # heartsock updates sock.latency right after this predicate returns.
+        asyncio.get_event_loop().call_soon(self.sample_latency)
+        return True
+
+    def sample_latency(self):
+        latency = self.sock.latency
+        if latency is not None:
+            self.samples.append((self.now(), latency * 1000))
+            self.draw_chart()
+
+    def on_state(self, old, new):
+        now = self.now()
+        if new is State.OPEN:
+            if self.down and self.down[-1][1] is None:
+                self.down[-1][1] = now
+        elif old is State.OPEN:
+            self.down.append([now, None])
+        self.state_since = now
+        if new is not State.RECONNECTING:
+            self.retry_delay = None
+        self.show_state(new)
+        self.log("state", f"{old.name} → {new.name}", state=new.name)
+        if new is State.CLOSED:
+            last = self.sock.last_close
+            code = last.code if last else None
+            self.log("gave-up", f"gave up after close {code} ({CODE_NAMES.get(code, 'final')}): press Reconnect now")
+        self.refresh()
+
+    def on_open(self, event):
+        self.socket_id = event.socket_id
+        self.connections += 1
+        flushed = [row for row in self.notes.values() if row.dataset.status == "queued"]
+        for row in flushed:
+            self.set_note(row, "sent", "sent after reconnect")
+        extra = f", flushed {len(flushed)} queued" if flushed else ""
+        self.log("open", f"connected: socket #{event.socket_id}{extra}")
+
+    def on_close(self, event):
+        code, reason = event.code, event.reason
+        if code == heartsock.CLOSE_HEARTBEAT_TIMEOUT:
+            self.timeouts.append(self.now())
+            wait = fmt_seconds(self.cfg["pong"])
+            text = f"heartbeat timeout: no pong within {wait}, socket #{event.socket_id} abandoned"
+            self.log("timeout", text, code=code)
+            self.draw_chart()
+        elif code == heartsock.CLOSE_CONNECT_TIMEOUT:
+            wait = fmt_seconds(self.cfg["connect"])
+            text = f"connect timeout: socket #{event.socket_id} still connecting after {wait}"
+            self.log("timeout", text, code=code)
+        else:
+            name = CODE_NAMES.get(code, "")
+            why = f" “{reason}”" if reason else ""
+            self.log("close", f"closed {code} {name}{why} (socket #{event.socket_id})", code=code)
+
+    def on_error(self, event):
+        self.log("error", f"error on socket #{event.socket_id}: {event.reason or 'WebSocket error'}")
+
+    def on_reconnect(self, attempt, delay):
+        self.retry_delay = delay
+        self.log("retry", f"retry #{attempt} in {fmt_seconds(delay)}", attempt=attempt, delay=f"{delay:.4f}")
+        self.refresh()
+
+    def on_message(self, data):
+        self.rx.append(self.now())
+        self.total_in += 1
+        try:
+            message = json.loads(data)
+        except (TypeError, ValueError):
+            return
+        kind = message.get("type")
+        if kind == "tick":
+            self.ticks += 1
+            self.show_quote(message["symbol"], message["price"], message["change"])
+        elif kind == "hello":
+            for symbol, quote in message.get("quotes", {}).items():
+                self.show_quote(symbol, quote["price"], quote["change"], flash=False)
+            el("feed-meta").textContent = f"peer #{message.get('peer')} · a round every {message.get('period')} s"
+        elif kind == "ack":
+            row = self.notes.get(message.get("seq"))
+            if row is not None:
+                self.set_note(row, "acked", "delivered ✓")
+                self.log("ack", f"server acknowledged note #{message.get('seq')}")
+
+    # ---- user actions -------------------------------------------------------------------
+    def send_note(self, text):
+        self.seq += 1
+        payload = json.dumps({"type": "note", "seq": self.seq, "text": text})
+        try:
+            sent = self.sock.send(payload)
+        except heartsock.HeartsockError as exc:  # QueueFull, SocketClosed: never silent
+            self.log("error", f"note #{self.seq} not sent: {exc}")
+            return
+        self.tx.append(self.now())
+        self.total_out += 1
+        row = document.createElement("li")
+        row.dataset.seq = str(self.seq)
+        row.innerHTML = "<span class='seq'></span><span class='text'></span><span class='status'></span>"
+        row.querySelector(".seq").textContent = f"#{self.seq}"
+        row.querySelector(".text").textContent = text
+        self.notes[self.seq] = row
+        notes = el("notes")
+        notes.prepend(row)
+        while notes.children.length > MAX_NOTES:
+            notes.lastElementChild.remove()
+        if sent:
+            self.set_note(row, "sent", "sent")
+            self.log("note", f"note #{self.seq} sent")
+        else:
+            self.set_note(row, "queued", f"queued ({self.sock.queued} waiting)")
+            self.log("note", f"note #{self.seq} queued while {self.sock.state.name}")
+        self.refresh()
+
+    def set_note(self, row, status, label):
+        row.dataset.status = status
+        row.className = f"note {status}"
+        row.querySelector(".status").textContent = label
+
+    # ---- drawing --------------------------------------------------------------------------
+    def log(self, kind, text, **data):
+        now = self.now()
+        item = document.createElement("li")
+        item.className = f"ev {kind}"
+        item.dataset.kind = kind
+        item.dataset.t = f"{now:.3f}"
+        for key, value in data.items():
+            setattr(item.dataset, key, str(value))
+        stamp = time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+        item.innerHTML = "<time></time><span class='tag'></span><span class='msg'></span>"
+        item.querySelector("time").textContent = stamp
+        item.querySelector(".tag").textContent = kind.replace("-", " ")
+        item.querySelector(".msg").textContent = text
+        log = el("log")
+        log.prepend(item)
+        while log.children.length > MAX_LOG:
+            log.lastElementChild.remove()
+        self.log_count += 1
+        el("log-count").textContent = f"{self.log_count} events"
+
+    def show_state(self, state):
+        badge = el("state")
+        badge.textContent = state.name
+        badge.dataset.state = state.name
+
+    def show_quote(self, symbol, price, change, flash=True):
+        row = self.quote_rows.get(symbol)
+        if row is None:
+            row = document.createElement("tr")
+            row.innerHTML = "<td class='sym'></td><td class='px'></td><td class='chg'></td>"
+            row.querySelector(".sym").textContent = symbol
+            el("ticker").querySelector("tbody").append(row)
+            self.quote_rows[symbol] = row
+        cell = row.querySelector(".px")
+        old = self.prices.get(symbol, price)
+        self.prices[symbol] = price
+        cell.textContent = f"{price:,.2f}"
+        chg = row.querySelector(".chg")
+        chg.textContent = f"{change:+.2f}%"
+        chg.className = "chg up" if change >= 0 else "chg down"
+        if flash and price != old:
+            cls = "flash-up" if price > old else "flash-down"
+            row.classList.remove("flash-up", "flash-down")
+            _ = row.offsetWidth  # restart the CSS animation
+            row.classList.add(cls)
+
+    def draw_chart(self):
+        svg = el("chart")
+        box = svg.getBoundingClientRect()
+        width, height = max(320, int(box.width)), max(160, int(box.height))
+        svg.setAttribute("viewBox", f"0 0 {width} {height}")
+        now = self.now()
+        window = min(WINDOW, max(20.0, now))  # a young page fills the chart, then it scrolls
+        svg.innerHTML = chart_svg(now, self.samples, self.down, self.timeouts, width, height, window)
+
+    def refresh(self):
+        """Redraw what moves with the clock (called every 100 ms)."""
+        now, sock, state = self.now(), self.sock, self.sock.state
+        for stamps in (self.rx, self.tx):
+            while stamps and stamps[0] < now - RATE_WINDOW:
+                stamps.popleft()
+        el("rate-in").textContent = f"{len(self.rx) / RATE_WINDOW:.1f}"
+        el("rate-out").textContent = f"{len(self.tx) / RATE_WINDOW:.1f}"
+        el("totals").textContent = f"{self.total_in:,} in · {self.total_out:,} out · {self.ticks:,} ticks"
+
+        age = now - self.state_since
+        if state is State.OPEN:
+            el("conn-value").textContent = f"up {fmt_seconds(age)}"
+        else:
+            el("conn-value").textContent = f"{state.name.lower()} {fmt_seconds(age)}"
+        last = sock.last_close
+        last_text = f" · last close {last.code}" if last else ""
+        el("conn-meta").textContent = f"socket #{self.socket_id}{last_text}"
+
+        el("attempt").textContent = f"attempt {sock.attempt}"
+        el("attempt").dataset.attempt = str(sock.attempt)
+        retry_in = sock.retry_in
+        bar = el("retry-bar")
+        if retry_in is not None and self.retry_delay:
+            el("retry-in").textContent = f"next retry in {retry_in:.2f} s"
+            bar.style.width = f"{100 * min(1.0, retry_in / self.retry_delay):.1f}%"
+        elif state is State.CONNECTING:
+            el("retry-in").textContent = "connecting…"
+            bar.style.width = "0%"
+        elif state is State.CLOSED:
+            el("retry-in").textContent = "gave up; press Reconnect now"
+            bar.style.width = "0%"
+        elif sock.attempt:
+            el("retry-in").textContent = f"counter resets after {fmt_seconds(self.cfg['uptime'])} up"
+            bar.style.width = "0%"
+        else:
+            el("retry-in").textContent = "no retry scheduled"
+            bar.style.width = "0%"
+
+        if self.samples:
+            recent = [v for t, v in self.samples if t >= now - WINDOW]
+            last_ms = self.samples[-1][1]
+            el("latency").textContent = f"{last_ms:.1f} ms"
+            el("latency").dataset.ms = f"{last_ms:.3f}"
+            avg = sum(recent) / len(recent) if recent else last_ms
+            el("latency-meta").textContent = f"avg {avg:.1f} ms · {self.heartbeats} heartbeats"
+
+        queued = sock.queued
+        el("queue").textContent = str(queued)
+        el("queue").dataset.queued = str(queued)
+        el("queue-meta").textContent = "nothing waiting" if not queued else "waiting for the connection"
+
+    async def run_timer(self):
+        step = 0
+        while True:
+            try:
+                self.refresh()
+                if step % 5 == 0:
+                    self.draw_chart()
+            except Exception as exc:  # keep the timer alive; show what broke
+                js.console.error(f"dashboard refresh failed: {exc!r}")
+            step += 1
+            await asyncio.sleep(0.1)
+
+
+dash = Dashboard(settings())
+cfg = dash.cfg
+el("url").textContent = dash.url
+el("queue-max").textContent = f"/ {cfg['queue']}"
+el("config").textContent = (
+    f"heart_time {fmt_seconds(cfg['heart'])} · pong_timeout {fmt_seconds(cfg['pong'])} · "
+    f"backoff exponential, equal jitter {fmt_seconds(cfg['retry'])} → {fmt_seconds(cfg['retry_max'])} · "
+    f"min_uptime {fmt_seconds(cfg['uptime'])} · connect_timeout {fmt_seconds(cfg['connect'])} · "
+    f"heartsock {heartsock.__version__} · Python {sys.version.split()[0]} in Pyodide"
+)
+
+FAULTS = {
+    "drop": lambda: ("drop", "drop every connection"),
+    "silent": lambda: ("silent", "go silent (half-open)"),
+    "refuse": lambda: (f"refuse?n={int(el('refuse-n').value or 3)}&drop=1", "refuse handshakes"),
+    "close": lambda: (f"close?code={el('close-code').value}", f"close with {el('close-code').value}"),
+    "hang": lambda: ("hang?n=1&drop=1", "hang the next handshake"),
+    "restart": lambda: (f"restart?down={float(el('restart-down').value or 3)}", "restart the server"),
+}
+
+
+@when("click", "[data-fault]")
+async def inject(event):
+    button = event.target.closest("[data-fault]")
+    name = button.dataset.fault
+    query, label = FAULTS[name]()
+    button.disabled = True
+    try:
+        response = await pyfetch(f"/api/{query}", method="POST")
+        result = await response.json()
+        if response.ok:
+            summary = ", ".join(f"{k} {v}" for k, v in result.items())
+            dash.log("fault", f"{label}: {summary}", fault=name)
+        else:
+            dash.log("error", f"{label} refused: {result.get('error', response.status)}")
+    except Exception as exc:
+        dash.log("error", f"{label} failed: {exc}")
+    finally:
+        button.disabled = False
+
+
+@when("submit", "#note-form")
+def submit_note(event):
+    event.preventDefault()
+    box = el("note-text")
+    text = box.value.strip()
+    if text:
+        dash.send_note(text)
+        box.value = ""
+
+
+@when("click", "#btn-reconnect")
+def reconnect_now(event):
+    dash.log("user", "create(): open a new connection now")
+    dash.sock.create()
+
+
+timer = asyncio.ensure_future(dash.run_timer())
+el("boot").remove()
+document.documentElement.dataset.ready = "1"
