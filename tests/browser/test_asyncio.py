@@ -88,7 +88,10 @@ def test_listeners_and_callbacks_both_see_every_message(py: PyPage, server: Thre
 import asyncio, heartsock, hstest
 from heartsock import State
 order, via_cb, via_recv = [], [], []
-sock = hstest.track(heartsock.Socket({server.url("/echo")!r}, message_cb=lambda d: (via_cb.append(d), order.append("cb"))))
+def on_message(d):
+    via_cb.append(d)
+    order.append("cb")
+sock = hstest.track(heartsock.Socket({server.url("/echo")!r}, message_cb=on_message))
 @sock.on("message")
 def first(data):
     order.append("first")

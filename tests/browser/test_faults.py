@@ -190,9 +190,7 @@ def test_should_reconnect_overrides_the_policy(py: PyPage, server: ThreadedFault
 
 def test_offline_pauses_retries_and_online_retries_at_once(py: PyPage, server: ThreadedFaultServer) -> None:
     """while navigator.onLine is false no attempt is made; the online event retries at once."""
-    py.run_json(
-        OPEN.format(url=server.url("/echo"), options=f"reconnect_time={0.05 * T}, reconnect_count=2") + "1"
-    )
+    py.run_json(OPEN.format(url=server.url("/echo"), options=f"reconnect_time={0.05 * T}, reconnect_count=2") + "1")
     py.js(
         """() => {
         Object.defineProperty(navigator, "onLine", {configurable: true, get: () => false});

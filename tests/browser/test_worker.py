@@ -24,7 +24,9 @@ RUN_IN_WORKER = """async (code) => {
 }"""
 
 
-def test_socket_works_in_a_web_worker(browser: Browser, static_server: StaticServer, server: ThreadedFaultServer) -> None:
+def test_socket_works_in_a_web_worker(
+    browser: Browser, static_server: StaticServer, server: ThreadedFaultServer
+) -> None:
     """in a module worker (no window, no document) a Socket opens, echoes, heartbeats and is destroyed."""
     page = browser.new_page()
     try:
