@@ -17,7 +17,6 @@ import hashlib
 import json
 import shutil
 import sys
-from pathlib import Path
 
 from devtools.static import PYODIDE_DIR, ROOT
 
