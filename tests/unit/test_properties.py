@@ -104,32 +104,16 @@ class World:
             self.in_callback -= 1
 
     def start(self, reactions: Callable[[World, str], None] | None = None, **config: Any) -> None:
-        self.reacting = 0
 
         def open_cb(event: Any) -> None:
             self.opens_seen += 1
-            if reactions:
-                self.reacting += 1
-                try:
-                    reactions(self, "open")
-                finally:
-                    self.reacting -= 1
+            self._react(reactions, "open")
 
         def close_cb(event: Any) -> None:
-            if reactions:
-                self.reacting += 1
-                try:
-                    reactions(self, "close")
-                finally:
-                    self.reacting -= 1
+            self._react(reactions, "close")
 
         def message_cb(data: Any) -> None:
-            if reactions:
-                self.reacting += 1
-                try:
-                    reactions(self, "message")
-                finally:
-                    self.reacting -= 1
+            self._react(reactions, "message")
 
         self.sock = Socket(
             URL,
@@ -159,7 +143,7 @@ class World:
             assert self.sock.state in (State.CLOSED, State.DESTROYED)
             return
         self.accepted.append(msg)
-        if written is True and not self.reacting:
+        if written is True and not self.in_callback:
             # Outside callbacks a True send is written at once; inside one it is written
             # (in order) when the callback returns — the final invariants check that.
             assert writes(self.rt)[-1][1] == msg
