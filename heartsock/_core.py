@@ -316,17 +316,32 @@ class Machine:
             self._out.append(Send(socket_id, self._queue.popleft()))
         self._out.append(Opened(SocketEvent("open", socket_id)))
 
-    def socket_message(self, socket_id: int, data: Data, now: float) -> None:
-        """A message arrived on ``socket_id``: proof of life; deliver unless it is a pong."""
+    def socket_message(self, socket_id: int, data: Data, now: float, queue: bool = True) -> bool:
+        """A message arrived on ``socket_id``: proof of life; deliver unless it is a pong.
+
+        Returns whether ``data`` is for the user. With ``queue=False`` no :class:`Received`
+        output is queued for it: the caller delivers it itself, at once (the driver's
+        hot path, when no other output is pending).
+        """
         if socket_id != self.socket_id or self.state is not State.OPEN:
-            return
+            return False
         self._last_rx = now
+        if self._opt.pong_msg is None:  # the default: any message is proof of life and the user's
+            if self._ping_sent_at is not None:
+                self.latency = now - self._ping_sent_at
+                self._ping_sent_at = None
+            if queue:
+                self._out.append(Received(data))
+            return True
         is_pong = self._is_pong(data)
-        if self._ping_sent_at is not None and (is_pong or self._opt.pong_msg is None):
+        if self._ping_sent_at is not None and is_pong:
             self.latency = now - self._ping_sent_at
             self._ping_sent_at = None
-        if not is_pong:
+        if is_pong:
+            return False
+        if queue:
             self._out.append(Received(data))
+        return True
 
     def socket_error(self, socket_id: int, now: float) -> None:
         """The browser reported an error on ``socket_id`` (a close event follows)."""

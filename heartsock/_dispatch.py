@@ -40,7 +40,9 @@ def call_user(fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)``; schedule it if it returns an awaitable; log what it raises."""
     try:
         result = fn(*args)
-        if inspect.isawaitable(result):
+        # Most callbacks return None: skip isawaitable() (an ABC check, the costliest step
+        # of delivering a message) for them.
+        if result is not None and inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             _tasks.add(task)
             task.add_done_callback(_log_task_failure)

@@ -78,6 +78,8 @@ class Socket:
         self._waiters = Waiters()
         self._inbox: deque[Data] = deque()
         self._inbox_on = False
+        self._recv_dropped = 0
+        self._overflowing = False
         self._pumping = False
         self._armed: float | None = None
         self._timer = self._runtime.timer(self._on_timer)
@@ -115,8 +117,15 @@ class Socket:
             raise ConfigTypeError(f"send() takes str or bytes-like data, got {type(data).__name__}")
         if not isinstance(data, (str, bytes)):
             data = bytes(data)
-        sent = self._machine.send(data, self._clock())
-        self._pump()
+        machine = self._machine
+        sent = machine.send(data, self._clock())
+        if sent and not self._pumping:
+            # Sent on an open socket: the core queued one output, this Send, and no deadline
+            # moved. Perform it without the pump's re-arm.
+            if self._perform_pending(machine) > 1:
+                self._rearm()
+        else:
+            self._pump()
         return sent
 
     def destroy(self) -> list[Data]:
@@ -257,6 +266,11 @@ class Socket:
         return self._machine.last_close
 
     @property
+    def recv_dropped(self) -> int:
+        """Messages not buffered for :meth:`recv` because the buffer was full."""
+        return self._recv_dropped
+
+    @property
     def closed_reason(self) -> str | None:
         """Why the socket gave up (``CLOSED``), e.g. ``"close code 1008 is final"``; else ``None``."""
         return self._machine.gave_up_because if self._machine.state is State.CLOSED else None
@@ -270,14 +284,11 @@ class Socket:
     async def wait_open(self, timeout: float | None = None) -> None:
         """Return once the socket is open (at once if it is).
 
-        Also starts buffering messages for :meth:`recv`.
-
         Raises:
             ConnectionFailed: the socket gave up (``CLOSED``).
             SocketClosed: the socket was destroyed.
             TimeoutError: ``timeout`` seconds passed first.
         """
-        self._inbox_on = True
         if self._machine.state is State.OPEN:
             return
         if timeout is None:
@@ -294,7 +305,10 @@ class Socket:
         """Return the next message (``str`` or ``bytes``), waiting across reconnects.
 
         Messages are buffered (up to ``max_recv_queue``) from the first call of
-        :meth:`recv`, :meth:`wait_open`, ``async for`` or :func:`connect` on.
+        :meth:`recv` or ``async for`` on, or from the start for sockets made by
+        :func:`connect`. When the buffer is full, further messages still reach
+        ``message_cb`` and listeners but not :meth:`recv`; the first drop of each overflow
+        is reported (``error_cb``, a warning) and every drop counted in :attr:`recv_dropped`.
 
         Raises:
             ConnectionFailed: the socket gave up and no buffered message is left.
@@ -370,8 +384,24 @@ class Socket:
         self._pump()
 
     def on_message(self, socket_id: int, data: Data) -> None:
-        self._machine.socket_message(socket_id, data, self._clock())
-        self._pump()
+        # The hot path (every received message). Delivered at once, without an output,
+        # unless a pump is running (a re-entrant event: the outputs keep the order). A
+        # message moves no deadline earlier unless it answered a pending heartbeat (which
+        # sets ``latency``), so the timer is re-armed only then, or when the user's
+        # callback caused outputs.
+        machine = self._machine
+        if self._pumping:
+            machine.socket_message(socket_id, data, self._clock())
+            return
+        latency = machine.latency
+        if machine.socket_message(socket_id, data, self._clock(), queue=False):
+            self._pumping = True
+            try:
+                self._deliver(data)
+            finally:
+                self._pumping = False
+        if self._perform_pending(machine) or machine.latency is not latency:
+            self._rearm()
 
     def on_error(self, socket_id: int) -> None:
         self._machine.socket_error(socket_id, self._clock())
@@ -399,6 +429,22 @@ class Socket:
         self._pump()
 
     # ---- performing the core's outputs -------------------------------------------------
+    def _perform_pending(self, machine: _core.Machine) -> int:
+        """Perform every pending output (as :meth:`_pump` does, without re-arming the timer).
+
+        Returns how many were performed.
+        """
+        self._pumping = True
+        count = 0
+        try:
+            pop = machine.pop_output
+            while (out := pop()) is not None:
+                count += 1
+                self._perform(out)
+        finally:
+            self._pumping = False
+        return count
+
     def _pump(self) -> None:
         """Perform every pending output in order, then make sure the timer is armed.
 
@@ -407,13 +453,7 @@ class Socket:
         """
         if self._pumping:
             return
-        self._pumping = True
-        try:
-            pop = self._machine.pop_output
-            while (out := pop()) is not None:
-                self._perform(out)
-        finally:
-            self._pumping = False
+        self._perform_pending(self._machine)
         self._rearm()
 
     def _rearm(self) -> None:
@@ -463,13 +503,18 @@ class Socket:
         if not self._inbox_on:
             return
         if len(self._inbox) >= self._options.max_recv_queue:
-            error = QueueFull(
-                f"receive buffer full (max_recv_queue={self._options.max_recv_queue}): a message "
-                "was delivered to message_cb and listeners but not to recv()"
-            )
-            log.warning("%s", error)
-            self._listeners.emit("error", SocketEvent("error", self._machine.socket_id, reason=str(error), error=error))
+            self._recv_dropped += 1
+            if not self._overflowing:  # report each overflow once, count every drop
+                self._overflowing = True
+                error = QueueFull(
+                    f"receive buffer full (max_recv_queue={self._options.max_recv_queue}): messages reach "
+                    "message_cb and listeners but not recv() until it catches up; see recv_dropped"
+                )
+                log.warning("%s", error)
+                event = SocketEvent("error", self._machine.socket_id, reason=str(error), error=error)
+                self._listeners.emit("error", event)
             return
+        self._overflowing = False
         self._inbox.append(data)
         self._waiters.notify()
 
@@ -520,6 +565,7 @@ class Connecting:
     async def _open(self) -> Socket:
         url_or_options, runtime, options = self._args
         sock = Socket(url_or_options, runtime=runtime, **options)
+        sock._inbox_on = True  # buffer for recv() from the very first message
         try:
             await sock.wait_open()
         except BaseException:

@@ -248,6 +248,27 @@ def test_wait_open_returns_when_the_socket_opens() -> None:
     run(main)
 
 
+def test_callback_users_awaiting_wait_open_accumulate_no_buffer() -> None:
+    """wait_open() does not start the recv() buffer: a message_cb user never hits max_recv_queue"""
+
+    async def main() -> None:
+        errors: list[Any] = []
+        sock, rt, _ = make_socket(max_recv_queue=2, message_cb=lambda d: None, error_cb=errors.append)
+        rt.net.opened(1)
+        await sock.wait_open()
+        for i in range(10):
+            rt.net.message(1, f"m{i}")
+        assert errors == [] and sock.recv_dropped == 0
+        rt.net.message(1, "wanted")
+        task = asyncio.ensure_future(sock.recv())  # buffering starts with the first recv()
+        await settle()
+        rt.net.message(1, "after")
+        assert await task == "after"
+        sock.destroy()
+
+    run(main)
+
+
 def test_wait_open_with_zero_timeout_on_an_open_socket_returns() -> None:
     """wait_open(timeout=0) on a socket that is already open returns at once (no TimeoutError)"""
 
@@ -439,7 +460,7 @@ def test_message_cb_and_recv_both_see_every_message() -> None:
 
 
 def test_recv_buffer_overflow_is_reported_not_silent(caplog: pytest.LogCaptureFixture) -> None:
-    """beyond max_recv_queue, overflow is reported via error_cb and logging; message_cb still sees all"""
+    """beyond max_recv_queue, each overflow is reported once (error_cb, logging) and every drop counted"""
 
     async def main() -> None:
         rt = FakeRuntime()
@@ -450,13 +471,16 @@ def test_recv_buffer_overflow_is_reported_not_silent(caplog: pytest.LogCaptureFi
             for i in range(4):
                 rt.net.message(1, f"m{i}")
         assert rec.messages == ["m0", "m1", "m2", "m3"]
-        assert len(rec.errors) == 2
+        assert len(rec.errors) == 1 and sock.recv_dropped == 2
         assert all(isinstance(e.error, QueueFull) for e in rec.errors)
         assert "max_recv_queue" in rec.errors[0].reason
         assert any("max_recv_queue" in r.getMessage() for r in caplog.records)
         assert [await sock.recv(), await sock.recv()] == ["m0", "m1"]
         rt.net.message(1, "m4")  # room again
         assert await sock.recv() == "m4"
+        for i in range(5, 8):  # a second overflow is reported again
+            rt.net.message(1, f"m{i}")
+        assert len(rec.errors) == 2 and sock.recv_dropped == 3
         sock.destroy()
 
     run(main)
