@@ -233,7 +233,10 @@ def analyze(raw: dict[str, Any], total_seconds: float) -> dict[str, Any]:
         "chromium": env["chromium"],
         "chromium_user_agent": ua_versions.get("user_agent"),
         "playwright_chromium": raw["playwright"].get("browser_version"),
-        "pyodide": ua_versions.get("pyodide"),
+        "pyodide": next(
+            (p["versions"]["pyodide"] for p in raw["pages"] if (p.get("versions") or {}).get("pyodide")), None
+        )
+        or env.get("pyodide"),
         "pyscript": env["pyscript"],
         "cross_origin_isolated": ua_versions.get("isolated"),
     }

@@ -333,6 +333,13 @@ def text_table(results: dict[str, Any]) -> str:
     return "\n".join([fmt.format(*head), sep, *(fmt.format(*r) for r in body)])
 
 
+def _npm_pyodide() -> str:
+    """The vendored Pyodide's version (for results recorded before it was stored)."""
+    from devtools.static import PYODIDE_DIR
+
+    return str(json.loads((PYODIDE_DIR / "package.json").read_text())["version"])
+
+
 def performance_md(results: dict[str, Any]) -> str:
     meta = results["meta"]
     v = meta["versions"]
@@ -345,7 +352,7 @@ def performance_md(results: dict[str, Any]) -> str:
         "side with the browser's own WebSocket in the same page and the same run.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}. "
-        f"Browser: {v['chromium']} (headless). Pyodide {v['pyodide']}, PyScript {v['pyscript']}. "
+        f"Browser: {v['chromium']} (headless). Pyodide {v['pyodide'] or _npm_pyodide()}, PyScript {v['pyscript']}. "
         f"Load average at the start {_f((m.get('loadavg_start') or [None])[0], 2)}. "
         f"Run took {meta['total_seconds']:.0f} s{' (smoke run)' if meta['config']['smoke'] else ''}; "
         f"{meta['targets_met']} of {meta['targets_total']} targets met by heartsock as it is"

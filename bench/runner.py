@@ -481,9 +481,11 @@ def environment() -> dict[str, Any]:
     pyscript_version = json.loads((ROOT / "node_modules" / "@pyscript" / "core" / "package.json").read_text())[
         "version"
     ]
+    pyodide_version = json.loads((ROOT / "node_modules" / "pyodide" / "package.json").read_text())["version"]
     return {
         "chromium": chromium_version(),
         "pyscript": pyscript_version,
+        "pyodide": pyodide_version,
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": round(mem / 2**30, 1),

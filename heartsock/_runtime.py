@@ -20,10 +20,17 @@ Data = Union[str, bytes]
 class TransportSink(Protocol):
     """Where a transport reports what happens to the sockets it opened."""
 
-    def on_open(self, socket_id: int) -> None: ...
-    def on_message(self, socket_id: int, data: Data) -> None: ...
-    def on_error(self, socket_id: int) -> None: ...
-    def on_close(self, socket_id: int, code: int, reason: str, was_clean: bool) -> None: ...
+    def on_open(self, socket_id: int) -> None:
+        """Socket ``socket_id`` opened."""
+
+    def on_message(self, socket_id: int, data: Data) -> None:
+        """Socket ``socket_id`` received ``data`` (``str`` for text, ``bytes`` for binary)."""
+
+    def on_error(self, socket_id: int) -> None:
+        """The browser reported an error on socket ``socket_id``."""
+
+    def on_close(self, socket_id: int, code: int, reason: str, was_clean: bool) -> None:
+        """Socket ``socket_id`` closed (the browser's close event)."""
 
 
 class Transport(Protocol):
@@ -64,9 +71,14 @@ class Timer(Protocol):
 class WatchSink(Protocol):
     """Where a :class:`Watch` reports browser hints."""
 
-    def on_offline(self) -> None: ...
-    def on_online(self) -> None: ...
-    def on_visible(self) -> None: ...
+    def on_offline(self) -> None:
+        """The browser fired ``offline``."""
+
+    def on_online(self) -> None:
+        """The browser fired ``online``."""
+
+    def on_visible(self) -> None:
+        """The page became visible (``visibilitychange``, ``pageshow``)."""
 
 
 class Watch(Protocol):

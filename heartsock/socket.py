@@ -380,10 +380,12 @@ class Socket:
 
     # ---- transport and watch sinks (called by the runtime) -----------------------------
     def on_open(self, socket_id: int) -> None:
+        """Transport sink (called by the runtime, not by users): socket ``socket_id`` opened."""
         self._machine.socket_opened(socket_id, self._clock())
         self._pump()
 
     def on_message(self, socket_id: int, data: Data) -> None:
+        """Transport sink: socket ``socket_id`` received ``data``. The hot path."""
         # The hot path (every received message). Delivered at once, without an output,
         # unless a pump is running (a re-entrant event: the outputs keep the order). A
         # message moves no deadline earlier unless it answered a pending heartbeat (which
@@ -404,22 +406,27 @@ class Socket:
             self._rearm()
 
     def on_error(self, socket_id: int) -> None:
+        """Transport sink: the browser reported an error on socket ``socket_id``."""
         self._machine.socket_error(socket_id, self._clock())
         self._pump()
 
     def on_close(self, socket_id: int, code: int, reason: str, was_clean: bool) -> None:
+        """Transport sink: socket ``socket_id`` closed."""
         self._machine.socket_closed(socket_id, code, reason, was_clean, self._clock())
         self._pump()
 
     def on_offline(self) -> None:
+        """Watch sink: the browser went offline."""
         self._machine.went_offline(self._clock())
         self._pump()
 
     def on_online(self) -> None:
+        """Watch sink: the browser came back online."""
         self._machine.went_online(self._clock())
         self._pump()
 
     def on_visible(self) -> None:
+        """Watch sink: the page became visible."""
         self._machine.became_visible(self._clock())
         self._pump()
 
