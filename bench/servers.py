@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from websockets.speedups import apply_mask
 
-from devtools.static import Mounts
+from devtools.static import Mounts, MountsHandler
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -347,8 +347,7 @@ def loopback_push_rate(server: FastServer, count: int, size: int, route: str = "
 Control = Callable[[dict[str, Any]], Any]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    mounts: Mounts
+class _Handler(MountsHandler):
     controls: dict[str, Control]
     isolate: bool
 
@@ -357,18 +356,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path.startswith("/ctl/"):
             self._control(path[len("/ctl/") :], dict(parse_qsl(urlsplit(self.path).query)))
             return
-        found = self.mounts.body(self.path)
-        if found is None:
-            self.send_error(404)
-            return
-        content, ctype = found
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(content)))
-        self.send_header("Cache-Control", "no-store")
-        self._isolation_headers()
-        self.end_headers()
-        self.wfile.write(content)
+        super().do_GET()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = unquote(urlsplit(self.path).path)
@@ -380,7 +368,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query["body"] = json.loads(self.rfile.read(length) or b"null")
         self._control(path[len("/ctl/") :], query)
 
-    def _isolation_headers(self) -> None:
+    def extra_headers(self) -> None:
         if self.isolate:
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
@@ -395,13 +383,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = json.dumps({"ok": True, "result": fn(query)}).encode()
         except Exception as exc:  # reported to the page, which raises
             body = json.dumps({"ok": False, "error": repr(exc)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self._isolation_headers()
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(body, "application/json")
 
     def log_message(self, format: str, *args: object) -> None:
         pass

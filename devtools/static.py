@@ -116,7 +116,9 @@ def _inside(directory: Path, rest: PurePosixPath) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class MountsHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``mounts`` (a class attribute); subclasses add routes and headers."""
+
     mounts: Mounts
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -124,13 +126,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if found is None:
             self.send_error(404)
             return
-        content, ctype = found
+        self.reply(*found)
+
+    def reply(self, content: bytes, ctype: str) -> None:
+        """Send a 200 with ``content``, uncached, plus :meth:`extra_headers`."""
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(content)))
         self.send_header("Cache-Control", "no-store")
+        self.extra_headers()
         self.end_headers()
         self.wfile.write(content)
+
+    def extra_headers(self) -> None:
+        """Headers a subclass adds to every reply (none here)."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -140,7 +149,7 @@ class StaticServer:
     """A threaded HTTP server on 127.0.0.1 serving :class:`Mounts`; ``with`` closes it."""
 
     def __init__(self, mounts: Mounts, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {"mounts": mounts})
+        handler = type("Handler", (MountsHandler,), {"mounts": mounts})
         self._server = http.server.ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="static", daemon=True)
