@@ -57,6 +57,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from .errors import ConfigError, ConfigTypeError
+
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server
 
@@ -113,18 +115,18 @@ def _check_message(name: str, value: object, *, optional: bool = False) -> None:
         return
     if not isinstance(value, (str, bytes)):
         allowed = "str or bytes" + (", or None" if optional else "")
-        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+        raise ConfigTypeError(f"{name} must be {allowed}, got {type(value).__name__}")
     if not value:
-        raise ValueError(f"{name} must not be empty")
+        raise ConfigError(f"{name} must not be empty")
 
 
 def _check_seconds(name: str, value: object) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+        raise ConfigTypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be greater than 0 (or None to turn it off), got {value!r}")
+        raise ConfigError(f"{name} must be greater than 0 (or None to turn it off), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,13 @@ class Heartbeat:
         _check_seconds("probe_timeout", self.probe_timeout)
         code = self.close_code
         if isinstance(code, bool) or not isinstance(code, int):
-            raise TypeError(f"close_code must be an int, got {type(code).__name__}")
+            raise ConfigTypeError(f"close_code must be an int, got {type(code).__name__}")
         if not (code in (1000, 1001, 1008, 1011) or 3000 <= code <= 4999):
-            raise ValueError(f"close_code must be 1000, 1001, 1008, 1011 or in 3000-4999, got {code}")
+            raise ConfigError(f"close_code must be 1000, 1001, 1008, 1011 or in 3000-4999, got {code}")
         if not isinstance(self.close_reason, str) or len(self.close_reason.encode()) > 123:
-            raise ValueError("close_reason must be a str of at most 123 UTF-8 bytes")
+            raise ConfigError("close_reason must be a str of at most 123 UTF-8 bytes")
         if isinstance(self.max_queue, bool) or not isinstance(self.max_queue, int) or self.max_queue < 1:
-            raise ValueError(f"max_queue must be an int of at least 1, got {self.max_queue!r}")
+            raise ConfigError(f"max_queue must be an int of at least 1, got {self.max_queue!r}")
 
     def is_ping(self, message: Data) -> bool:
         """Whether ``message`` is a heartbeat (same value and same type as :attr:`ping`)."""
