@@ -57,6 +57,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from ._core import CLOSE_HEARTBEAT_TIMEOUT  # the same code the client uses from its side
 from .errors import ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
@@ -76,9 +77,6 @@ log = logging.getLogger("heartsock.server")
 
 Data = Union[str, bytes]
 
-#: The close code for a connection that stayed silent too long (the code heartsock's
-#: client uses for a heartbeat timeout seen from its side).
-CLOSE_HEARTBEAT_TIMEOUT = 4000
 _CLOSE_INTERNAL_ERROR = 1011
 
 
