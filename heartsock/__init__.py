@@ -14,7 +14,6 @@ Three ways to use it (see the README)::
 
 from __future__ import annotations
 
-from ._core import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT
 from .backoff import exponential, fixed
 from .errors import (
     ConfigError,
@@ -31,6 +30,7 @@ from .heart import Heart
 from .options import Options
 from .socket import Connecting, Socket, connect
 from .state import State
+from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, Data
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,7 @@ __all__ = [
     "ConfigTypeError",
     "Connecting",
     "ConnectionFailed",
+    "Data",
     "DecodeError",
     "Heart",
     "HeartsockError",

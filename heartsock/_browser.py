@@ -29,16 +29,16 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 from ._runtime import TransportSink, WatchSink
 from .errors import UnsupportedError
+from .wire import Data
 
 __all__ = ["BrowserRuntime", "BrowserTimer", "BrowserTransport", "BrowserWatch", "browser_runtime", "in_browser"]
 
 log = logging.getLogger("heartsock")
 
-Data = Union[str, bytes]
 _MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
 
 _depth = 0  # heartsock entry points currently on the stack

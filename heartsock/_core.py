@@ -40,6 +40,7 @@ from .errors import QueueFull, SocketClosed
 from .events import SocketEvent
 from .options import Options
 from .state import State
+from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, Data
 
 __all__ = [
     "Abandon",
@@ -60,16 +61,7 @@ __all__ = [
 
 log = logging.getLogger("heartsock")
 
-Data = Union[str, bytes]
 
-#: Close code heartsock uses when it abandons a socket whose heartbeat went unanswered.
-CLOSE_HEARTBEAT_TIMEOUT = 4000
-#: Close code heartsock uses when it abandons a socket still connecting after connect_timeout.
-CLOSE_CONNECT_TIMEOUT = 4001
-#: Close code for sockets heartsock ends on the user's request (destroy, create, onreconnect).
-CLOSE_NORMAL = 1000
-#: Close code after which the default policy does not reconnect (policy violation).
-CLOSE_POLICY_VIOLATION = 1008
 #: Upper bound of the random delay before retrying when the browser comes back online.
 ONLINE_JITTER = 0.5
 

@@ -10,11 +10,11 @@ controllable one for CPython tests lives in :mod:`heartsock.testing`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, Union
+from typing import Protocol
+
+from .wire import Data
 
 __all__ = ["Runtime", "Timer", "Transport", "TransportSink", "Watch", "WatchSink"]
-
-Data = Union[str, bytes]
 
 
 class TransportSink(Protocol):

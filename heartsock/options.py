@@ -17,6 +17,7 @@ from typing import Any, Union
 
 from .backoff import BackoffPolicy
 from .errors import ConfigError, ConfigTypeError
+from .wire import DEFAULT_HEART_TIME, HEARTBEAT_PING
 
 __all__ = ["Options", "SEED_KEYS", "UrlProvider", "parse_options", "validate_url"]
 
@@ -59,8 +60,8 @@ class Options:
 
     url: str | UrlProvider
     protocols: tuple[str, ...] = ()
-    heart_time: float = 5.0
-    heart_msg: str | bytes = "ping"
+    heart_time: float = DEFAULT_HEART_TIME
+    heart_msg: str | bytes = HEARTBEAT_PING
     is_reconnect: bool = True
     reconnect_time: float = 5.0
     reconnect_count: int = 5

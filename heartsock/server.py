@@ -55,10 +55,10 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ._core import CLOSE_HEARTBEAT_TIMEOUT  # the same code the client uses from its side
 from .errors import ConfigError, ConfigTypeError
+from .wire import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_INTERNAL_ERROR, HEARTBEAT_PING, HEARTBEAT_PONG, Data
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server
@@ -74,10 +74,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("heartsock.server")
-
-Data = Union[str, bytes]
-
-_CLOSE_INTERNAL_ERROR = 1011
 
 
 class Connection(Protocol):
@@ -148,8 +144,8 @@ class Heartbeat:
         max_queue: application messages buffered until the handler reads them.
     """
 
-    ping: Data = "ping"
-    pong: Data | None = "pong"
+    ping: Data = HEARTBEAT_PING
+    pong: Data | None = HEARTBEAT_PONG
     timeout: float | None = 15.0
     probe_timeout: float | None = 5.0
     close_code: int = CLOSE_HEARTBEAT_TIMEOUT
@@ -415,7 +411,7 @@ class HeartbeatConnection:
         except Exception:
             log.exception("heartbeat reader failed; closing the connection")
             try:
-                await self.connection.close(_CLOSE_INTERNAL_ERROR, "heartbeat reader failed")
+                await self.connection.close(CLOSE_INTERNAL_ERROR, "heartbeat reader failed")
             except Exception:
                 log.debug("close after a reader failure failed", exc_info=True)
         finally:

@@ -13,7 +13,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
-from typing import Any, TypeVar, Union, overload
+from typing import Any, TypeVar, overload
 
 from . import _core
 from ._dispatch import EVENTS, Listeners, Waiters
@@ -22,12 +22,12 @@ from .errors import ConfigError, ConfigTypeError, ConnectionFailed, DecodeError,
 from .events import SocketEvent
 from .options import Options, parse_options, validate_url
 from .state import State
+from .wire import Data
 
 __all__ = ["Connecting", "Socket", "connect"]
 
 log = logging.getLogger("heartsock")
 
-Data = Union[str, bytes]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SEND_TYPES = (str, bytes, bytearray, memoryview)

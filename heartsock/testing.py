@@ -18,13 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from ._runtime import TransportSink, WatchSink
+from .wire import Data
 
 __all__ = ["FakeRuntime", "FakeSocket", "FakeTimer", "FakeTransport", "FakeWatch"]
-
-Data = Union[str, bytes]
 
 
 @dataclass
