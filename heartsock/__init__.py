@@ -14,6 +14,8 @@ Three ways to use it (see the README)::
 
 from __future__ import annotations
 
+import logging
+
 from .backoff import exponential, fixed
 from .errors import (
     ConfigError,
@@ -30,9 +32,15 @@ from .heart import Heart
 from .options import Options
 from .socket import Connecting, Socket, connect
 from .state import State
+from .stats import Stats
 from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, Data
 
 __version__ = "0.1.0"
+"""The version of heartsock (PEP 440), as in the name of its wheel."""
+
+# A library logs, the app decides where records go: without this, Python's last-resort
+# handler would print heartsock's records to stderr, which PyScript shows as an error box.
+logging.getLogger("heartsock").addHandler(logging.NullHandler())
 
 __all__ = [
     "CLOSE_CONNECT_TIMEOUT",
@@ -51,6 +59,7 @@ __all__ = [
     "SocketClosed",
     "SocketEvent",
     "State",
+    "Stats",
     "UnsupportedError",
     "__version__",
     "connect",

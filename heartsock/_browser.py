@@ -11,8 +11,8 @@ Rules:
    ``setTimeout(…, 0)`` once-callable empties right after.
 3. A retired WebSocket has its handlers detached first, so none of its late events
    reaches Python; the core ignores stale socket ids anyway.
-4. Every entry point from JavaScript catches and logs exceptions: nothing escapes into
-   the browser's event dispatch.
+4. Every entry point from JavaScript catches exceptions and reports them (see
+   :meth:`BrowserRuntime.report`): nothing escapes into the browser's event dispatch.
 5. Binary data crosses the FFI in one copy each way (``Uint8Array.assign`` /
    ``ArrayBuffer.to_bytes()``), never byte by byte.
 
@@ -28,6 +28,7 @@ import math
 import random
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +36,15 @@ from ._runtime import TransportSink, WatchSink
 from .errors import UnsupportedError
 from .wire import Data
 
-__all__ = ["BrowserRuntime", "BrowserTimer", "BrowserTransport", "BrowserWatch", "browser_runtime", "in_browser"]
+__all__ = [
+    "BrowserRuntime",
+    "BrowserTimer",
+    "BrowserTransport",
+    "BrowserWatch",
+    "browser_runtime",
+    "in_browser",
+    "report",
+]
 
 log = logging.getLogger("heartsock")
 
@@ -44,6 +53,7 @@ _MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
 _depth = 0  # heartsock entry points currently on the stack
 _graveyard: list[Any] = []
 _reap_pending = False
+_live_proxies = 0  # proxies made by heartsock and not yet destroyed
 
 
 def in_browser() -> bool:
@@ -65,12 +75,32 @@ def _entry(fn: Callable[..., None]) -> Callable[..., None]:
         _depth += 1
         try:
             fn(*args)
-        except Exception:
-            log.exception("heartsock: error in a browser event handler")
+        except Exception as exc:
+            report(exc, "heartsock: error in a browser event handler")
         finally:
             _depth -= 1
 
     return entry
+
+
+def report(error: BaseException, context: str) -> None:
+    """Show ``error`` as the page shows an uncaught exception in an event handler.
+
+    In PyScript that is its error display, which draws what reaches ``sys.stderr``; in
+    bare Pyodide (and its workers) it is ``console.error`` with the Python traceback.
+    """
+    text = context + "\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    if "pyscript" in sys.modules:
+        sys.stderr.write(text)
+    else:
+        _js().console.error(text)
+
+
+def _destroy(proxies: Sequence[Any]) -> None:
+    global _live_proxies
+    for proxy in proxies:
+        proxy.destroy()
+        _live_proxies -= 1
 
 
 def _reap() -> None:
@@ -78,16 +108,14 @@ def _reap() -> None:
     _reap_pending = False
     dead = _graveyard[:]
     _graveyard.clear()
-    for proxy in dead:
-        proxy.destroy()
+    _destroy(dead)
 
 
 def release(proxies: Sequence[Any]) -> None:
     """Destroy ``proxies`` now, or right after the running entry point returns."""
     global _reap_pending
     if _depth == 0:
-        for proxy in proxies:
-            proxy.destroy()
+        _destroy(proxies)
         return
     _graveyard.extend(proxies)
     if not _reap_pending:
@@ -97,10 +125,14 @@ def release(proxies: Sequence[Any]) -> None:
         _js().setTimeout(create_once_callable(_reap), 0)
 
 
-def _proxy(fn: Callable[..., None]) -> Any:
+def _proxy(fn: Callable[..., None], entry: bool = True) -> Any:
+    """A proxy of ``fn`` (wrapped as an entry point unless ``entry`` is false), counted."""
+    global _live_proxies
     from pyodide.ffi import create_proxy
 
-    return create_proxy(_entry(fn))
+    proxy = create_proxy(_entry(fn) if entry else fn)
+    _live_proxies += 1
+    return proxy
 
 
 class BrowserTransport:
@@ -131,8 +163,8 @@ class BrowserTransport:
             try:
                 data = event.data
                 sink.on_message(sid, data if type(data) is str else data.to_bytes())
-            except Exception:
-                log.exception("heartsock: error in a browser event handler")
+            except Exception as exc:
+                report(exc, "heartsock: error in a browser event handler")
             finally:
                 _depth -= 1
 
@@ -144,9 +176,7 @@ class BrowserTransport:
             self._retire(sid)
             sink.on_close(sid, code, reason, clean)
 
-        from pyodide.ffi import create_proxy
-
-        proxies = [_proxy(onopen), create_proxy(onmessage), _proxy(onerror), _proxy(onclose)]
+        proxies = [_proxy(onopen), _proxy(onmessage, entry=False), _proxy(onerror), _proxy(onclose)]
         ws.onopen, ws.onmessage, ws.onerror, ws.onclose = proxies
         self._sockets[sid] = (ws, proxies)
 
@@ -279,6 +309,12 @@ class BrowserRuntime:
 
     def watch(self, sink: WatchSink) -> BrowserWatch:
         return BrowserWatch(sink)
+
+    def report(self, error: BaseException, context: str) -> None:
+        report(error, context)
+
+    def live_proxies(self) -> int:
+        return _live_proxies
 
 
 def browser_runtime() -> BrowserRuntime:

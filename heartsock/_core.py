@@ -5,36 +5,58 @@ when to retry, what a send does while offline. Rule 2: this module does no I/O. 
 imports nothing from ``js``, ``pyodide`` or ``asyncio`` and never reads a clock: every
 input takes ``now`` (seconds on a monotonic clock) as an argument.
 
-Theory of operation
--------------------
-The driver (``heartsock.socket.Socket``) owns one :class:`Machine`. It feeds it inputs —
-user calls (:meth:`Machine.connect`, :meth:`~Machine.send`, :meth:`~Machine.destroy`),
-network events (:meth:`~Machine.socket_opened`, :meth:`~Machine.socket_message`,
-:meth:`~Machine.socket_error`, :meth:`~Machine.socket_closed`), browser hints
+Calling protocol
+----------------
+The driver (``heartsock._driver.Driver``) owns one :class:`Machine` and feeds it inputs —
+user calls (:meth:`~Machine.create`, :meth:`~Machine.reconnect`, :meth:`~Machine.send`,
+:meth:`~Machine.destroy`), network events (:meth:`~Machine.socket_opened`,
+:meth:`~Machine.socket_message`, :meth:`~Machine.socket_error`,
+:meth:`~Machine.socket_failed`, :meth:`~Machine.socket_closed`), browser hints
 (:meth:`~Machine.went_offline`, :meth:`~Machine.went_online`,
 :meth:`~Machine.became_visible`) and timer wake-ups (:meth:`~Machine.handle_timer`).
 
-After calling any input, the driver calls :meth:`Machine.pop_output` until it returns
-``None`` and performs each output in order: actions (:class:`Open`, :class:`Send`,
-:class:`Abandon`) on the transport, and events (:class:`Opened`, :class:`Received`, …)
-to user code. Then it asks :meth:`Machine.next_deadline` and makes sure a single timer
-fires no later than that; waking early is harmless, since every decision compares
-deadlines with ``now`` rather than counting timer firings.
+After calling any input, the driver:
+
+1. performs every action of :meth:`~Machine.take_actions` (open, send, abandon), in order;
+2. delivers one event of :meth:`~Machine.pop_event` to user code, then goes back to 1,
+   until no action and no event is left (user code may call inputs, which only queue
+   more actions and events: nothing already queued is rewritten);
+3. arms its single timer for :meth:`~Machine.next_deadline`. Waking early is harmless:
+   every decision compares deadlines with ``now`` rather than counting timer firings.
 
 Every underlying socket gets a new id. Network inputs carry the id the socket was
 opened with; an input for any id but the current one is stale and changes nothing, so
 a late event from an abandoned socket can never disturb its successor.
+
+The parts: :class:`~heartsock._heartbeat.HeartbeatTracker` (ping, reply, latency),
+:class:`~heartsock._budget.RetryBudget` (retries left, the ``min_uptime`` rule),
+:mod:`heartsock._transitions` (the state changes allowed), :mod:`heartsock._outputs`
+(the actions and events).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Union
 
+from ._budget import RetryBudget
+from ._heartbeat import HeartbeatTracker
+from ._outputs import (
+    Abandon,
+    Action,
+    ErrorRaised,
+    Event,
+    GaveUp,
+    Open,
+    Opened,
+    Retrying,
+    Send,
+    SocketEnded,
+    StateChanged,
+    UserCodeFailed,
+)
+from ._transitions import allowed
 from .backoff import BackoffPolicy, exponential, fixed
 from .errors import QueueFull, SocketClosed
 from .events import SocketEvent
@@ -42,111 +64,20 @@ from .options import Options
 from .state import State
 from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, Data
 
-__all__ = [
-    "Abandon",
-    "CLOSE_CONNECT_TIMEOUT",
-    "CLOSE_HEARTBEAT_TIMEOUT",
-    "ErrorRaised",
-    "GaveUp",
-    "Machine",
-    "Open",
-    "Opened",
-    "Output",
-    "Received",
-    "Retrying",
-    "Send",
-    "StateChanged",
-    "SocketEnded",
-]
-
-log = logging.getLogger("heartsock")
-
+__all__ = ["HANDSHAKE_FAILED", "ONLINE_JITTER", "Machine"]
 
 #: Upper bound of the random delay before retrying when the browser comes back online.
 ONLINE_JITTER = 0.5
 
-
-# ---- actions: what the driver must do to the transport ---------------------------------
-@dataclass(frozen=True, slots=True)
-class Open:
-    """Open a new underlying WebSocket with this id."""
-
-    socket_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Write ``data`` to the open socket ``socket_id`` (``heartbeat``: it is a ping)."""
-
-    socket_id: int
-    data: Data
-    heartbeat: bool = False
+#: What heartsock can say about an attempt that closed before it ever opened. The browser
+#: hides the HTTP status of a failed handshake from scripts (it shows it in its console).
+HANDSHAKE_FAILED = (
+    "the handshake failed: the server refused the connection, could not be reached, or rejected "
+    "the handshake (an Origin check or a wrong path, say); the browser console shows the HTTP status"
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Abandon:
-    """Detach the socket's handlers, try ``close(code, reason)`` and forget it."""
-
-    socket_id: int
-    code: int
-    reason: str
-
-
-# ---- events: what the driver must tell user code -----------------------------------------
-@dataclass(frozen=True, slots=True)
-class Opened:
-    """A connection opened (after the offline queue was flushed into it)."""
-
-    event: SocketEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A message for the user (heartbeat replies matched by ``pong_msg`` never are)."""
-
-    data: Data
-
-
-@dataclass(frozen=True, slots=True)
-class SocketEnded:
-    """An underlying socket ended: the browser closed it, or heartsock abandoned it."""
-
-    event: SocketEvent
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRaised:
-    """The browser reported an error on the current socket."""
-
-    event: SocketEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Retrying:
-    """Retry number ``attempt`` (1-based) will start in ``delay`` seconds."""
-
-    attempt: int
-    delay: float
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """The state moved from ``old`` to ``new``."""
-
-    old: State
-    new: State
-
-
-@dataclass(frozen=True, slots=True)
-class GaveUp:
-    """The socket stopped reconnecting (now ``CLOSED``); ``why`` says which rule."""
-
-    code: int | None
-    reason: str
-    why: str
-
-
-Output = Union[Open, Send, Abandon, Opened, Received, SocketEnded, ErrorRaised, Retrying, StateChanged, GaveUp]
+_DESTROYED = "destroyed"
 
 
 def _policy(options: Options, rand: Callable[[], float]) -> BackoffPolicy:
@@ -171,22 +102,21 @@ class Machine:
         self._opt = options
         self._rand = rand
         self._backoff = _policy(options, rand)
-        self._pong_timeout = options.effective_pong_timeout
-        self._out: deque[Output] = deque()
+        self._actions: list[Action] = []
+        self._events: deque[Event] = deque()
         self._queue: deque[Data] = deque()
+        self.heartbeat = HeartbeatTracker(
+            options.heart_time, options.effective_pong_timeout, options.pong_msg, self._user_code_failed
+        )
+        self.budget = RetryBudget(options.reconnect_count, options.min_uptime)
         self.state = State.CONNECTING
         self.socket_id = 0  # the current underlying socket; 0 = none
         self._last_id = 0
-        self.retries = 0  # retries used since the last connection that lasted min_uptime
         self.offline = False
-        self.latency: float | None = None
         self.last_close: SocketEvent | None = None
         self.gave_up_because: str | None = None
         self.retry_at: float | None = None
         self._connect_deadline: float | None = None
-        self._opened_at: float | None = None
-        self._last_rx = 0.0
-        self._ping_sent_at: float | None = None
 
     # ---- reading --------------------------------------------------------------------
     @property
@@ -194,29 +124,50 @@ class Machine:
         """How many messages wait in the offline queue."""
         return len(self._queue)
 
-    def pop_output(self) -> Output | None:
-        """The next output to perform, or ``None`` when there is none left."""
-        return self._out.popleft() if self._out else None
+    @property
+    def retries(self) -> int:
+        """Retries used since the last connection that lasted ``min_uptime``."""
+        return self.budget.used
+
+    @property
+    def latency(self) -> float | None:
+        """Round-trip time of the last answered heartbeat, in seconds."""
+        return self.heartbeat.latency
+
+    @property
+    def has_actions(self) -> bool:
+        """Whether actions wait to be performed."""
+        return bool(self._actions)
+
+    def take_actions(self) -> list[Action]:
+        """Every pending action, in order; the caller performs them all."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def pop_event(self) -> Event | None:
+        """The next event to deliver, or ``None``; perform pending actions first."""
+        return self._events.popleft() if self._events else None
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` has something to do, or ``None``."""
-        if self.state is State.CONNECTING:
-            return self._connect_deadline
-        if self.state is State.RECONNECTING:
-            return self.retry_at
-        if self.state is State.OPEN:
-            if self._ping_sent_at is not None:
-                deadline = self._ping_sent_at + self._pong_timeout
-            else:
-                deadline = self._last_rx + self._opt.heart_time
-                if self.retries and self._opened_at is not None:
-                    deadline = min(deadline, self._opened_at + self._opt.min_uptime)
+        state = self.state
+        if state is State.OPEN:
+            hb = self.heartbeat
+            deadline = hb.deadline()
+            if hb.ping_sent_at is None:
+                earned = self.budget.deadline()
+                if earned is not None and earned < deadline:
+                    return earned
             return deadline
+        if state is State.CONNECTING:
+            return self._connect_deadline
+        if state is State.RECONNECTING:
+            return self.retry_at
         return None
 
     # ---- user calls -----------------------------------------------------------------
-    def connect(self, now: float) -> None:
-        """Open a new connection now (``create()``), replacing any live one.
+    def create(self, now: float) -> None:
+        """Open a new connection now (``Socket.create()``), replacing any live one.
 
         From ``CLOSED`` this starts over with a fresh retry budget.
 
@@ -224,11 +175,9 @@ class Machine:
             SocketClosed: after :meth:`destroy`.
         """
         self._refuse_if_destroyed("create()")
-        if self.state is State.CLOSED:
-            self.retries = 0
-            self.gave_up_because = None
+        self._restart_if_closed()
         self._end_current(CLOSE_NORMAL, "replaced by create()", now)
-        self._open(now)
+        self._open(now, "create()")
 
     def reconnect(self, now: float) -> None:
         """Drop the live connection, if any, and schedule a retry after the backoff delay.
@@ -239,11 +188,9 @@ class Machine:
             SocketClosed: after :meth:`destroy`.
         """
         self._refuse_if_destroyed("onreconnect()")
-        if self.state is State.CLOSED:
-            self.retries = 0
-            self.gave_up_because = None
+        self._restart_if_closed()
         self._end_current(CLOSE_NORMAL, "reconnect requested", now)
-        self._schedule_retry(now)
+        self._schedule_retry(now, "onreconnect()")
 
     def send(self, data: Data, now: float) -> bool:
         """Send ``data`` if open (``True``), else queue it for the next connection (``False``).
@@ -252,16 +199,17 @@ class Machine:
             SocketClosed: after :meth:`destroy`, or once the socket gave up (``CLOSED``).
             QueueFull: not open, and ``max_queue`` messages already wait.
         """
-        self._refuse_if_destroyed("send()")
-        if self.state is State.CLOSED:
-            raise SocketClosed("send() on a socket that gave up reconnecting; call create() to start again")
-        if self.state is State.OPEN and self._pong_overdue(now):
+        state = self.state
+        if state is State.OPEN:
+            if not self.heartbeat.overdue(now):
+                self._actions.append(Send(self.socket_id, data))
+                return True
             # The wake-up that should have declared the peer dead is late (a throttled tab):
             # do not hand a message to a connection that is presumed dead.
             self._peer_dead(now)
-        if self.state is State.OPEN:
-            self._out.append(Send(self.socket_id, data))
-            return True
+        self._refuse_if_destroyed("send()")
+        if self.state is State.CLOSED:
+            raise SocketClosed("send() on a socket that gave up reconnecting; call create() to start again")
         if len(self._queue) >= self._opt.max_queue:
             raise QueueFull(
                 f"the offline queue already holds max_queue={self._opt.max_queue} messages; this one was not queued"
@@ -272,26 +220,19 @@ class Machine:
     def destroy(self, now: float) -> list[Data]:
         """Stop for good: close the live socket (1000), cancel every deadline.
 
-        Idempotent. Returns the messages that were still queued and so never sent.
+        Idempotent. Events not yet delivered are dropped: after ``destroy()`` the only
+        events left are its own (the socket's close, the change to ``DESTROYED``).
+
+        Returns:
+            The messages that were still queued and so never sent.
         """
         if self.state is State.DESTROYED:
             return []
-        # Outputs not yet performed (destroy() called from a callback) must not outlive
-        # it: no Open, no callback. Abandons still run; unsent data goes back to the caller.
-        pending, self._out = self._out, deque()
-        unsent: list[Data] = []
-        for out in pending:
-            if isinstance(out, Abandon):
-                self._out.append(out)
-            elif isinstance(out, Send) and not out.heartbeat:
-                unsent.append(out.data)
-            elif isinstance(out, Open) and out.socket_id == self.socket_id:
-                self.socket_id = 0  # never started: nothing to close or report
-        self._end_current(CLOSE_NORMAL, "destroyed", now)
+        self._events.clear()
+        self._end_current(CLOSE_NORMAL, _DESTROYED, now)
         self.retry_at = None
-        self._connect_deadline = None
-        self._set_state(State.DESTROYED)
-        unsent.extend(self._queue)
+        self._set_state(State.DESTROYED, "destroy()")
+        unsent = list(self._queue)
         self._queue.clear()
         return unsent
 
@@ -301,85 +242,75 @@ class Machine:
         if socket_id != self.socket_id or self.state is not State.CONNECTING:
             return
         self._connect_deadline = None
-        self._opened_at = self._last_rx = now
-        self._ping_sent_at = None
-        self._set_state(State.OPEN)
-        while self._queue:
-            self._out.append(Send(socket_id, self._queue.popleft()))
-        self._out.append(Opened(SocketEvent("open", socket_id)))
+        self.budget.connection_opened(now)
+        self.heartbeat.start(now)
+        self._set_state(State.OPEN, "opened")
+        queue = self._queue
+        while queue:
+            self._actions.append(Send(socket_id, queue.popleft()))
+        self._events.append(Opened(SocketEvent("open", socket_id)))
 
-    def socket_message(self, socket_id: int, data: Data, now: float, queue: bool = True) -> bool:
-        """A message arrived on ``socket_id``: proof of life; deliver unless it is a pong.
-
-        Returns whether ``data`` is for the user. With ``queue=False`` no :class:`Received`
-        output is queued for it: the caller delivers it itself, at once (the driver's
-        hot path, when no other output is pending).
-        """
-        if socket_id != self.socket_id or self.state is not State.OPEN:
-            return False
-        self._last_rx = now
-        if self._opt.pong_msg is None:  # the default: any message is proof of life and the user's
-            if self._ping_sent_at is not None:
-                self.latency = now - self._ping_sent_at
-                self._ping_sent_at = None
-            if queue:
-                self._out.append(Received(data))
-            return True
-        is_pong = self._is_pong(data)
-        if self._ping_sent_at is not None and is_pong:
-            self.latency = now - self._ping_sent_at
-            self._ping_sent_at = None
-        if is_pong:
-            return False
-        if queue:
-            self._out.append(Received(data))
-        return True
+    def socket_message(self, socket_id: int, data: Data, now: float) -> None:
+        """A message arrived on ``socket_id``: proof of life; queued for the user unless it is a reply."""
+        if socket_id == self.socket_id and self.state is State.OPEN and self.heartbeat.received(data, now):
+            self._events.append(data)
 
     def socket_error(self, socket_id: int, now: float) -> None:
         """The browser reported an error on ``socket_id`` (a close event follows)."""
-        if socket_id == self.socket_id:
-            self._out.append(ErrorRaised(SocketEvent("error", socket_id, reason="WebSocket error")))
+        if socket_id != self.socket_id:
+            return
+        if self.state is State.CONNECTING:
+            reason = f"WebSocket error before the connection opened: {HANDSHAKE_FAILED}"
+        else:
+            reason = "WebSocket error"
+        self._events.append(ErrorRaised(SocketEvent("error", socket_id, reason=reason)))
 
     def socket_failed(self, socket_id: int, error: BaseException, now: float) -> None:
         """Socket ``socket_id`` could not even be created (a URL provider raised, a bad URL).
 
         Reported as an error event and counted as a failed attempt; no close event,
-        since no underlying socket existed.
+        since no underlying socket existed (and heartsock never invents a close code).
         """
         if socket_id != self.socket_id or self.state is not State.CONNECTING:
             return
-        self._out.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
-        self._retire(socket_id)
-        # No socket existed, so there is no close code: heartsock never invents one.
+        self._events.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
+        self.socket_id = 0
         self._after_loss(SocketEvent("close", socket_id, None, f"could not connect: {error}", False), now)
 
     def socket_closed(self, socket_id: int, code: int, reason: str, was_clean: bool, now: float) -> None:
-        """The browser closed ``socket_id`` with this code and reason."""
+        """The browser closed ``socket_id`` with this code and reason.
+
+        A socket that closes before it ever opened failed its handshake; the browser
+        does not say why (1006, no reason), so the event's reason says what is known.
+        """
         if socket_id != self.socket_id or self.state not in (State.CONNECTING, State.OPEN):
             return
-        self._retire(socket_id)
+        handshake_failed = self.state is State.CONNECTING
+        if handshake_failed and not reason:
+            reason = HANDSHAKE_FAILED
+        self.socket_id = 0
         event = SocketEvent("close", socket_id, code, reason, was_clean)
-        self._out.append(SocketEnded(event))
-        self._after_loss(event, now)
+        self._events.append(SocketEnded(event))
+        self._after_loss(event, now, handshake_failed)
 
     # ---- timer and browser hints ---------------------------------------------------------
     def handle_timer(self, now: float) -> None:
         """Act on every deadline that ``now`` has reached (waking early is harmless)."""
-        if self.state is State.CONNECTING:
-            if self._connect_deadline is not None and now >= self._connect_deadline:
-                self._abandon(CLOSE_CONNECT_TIMEOUT, "connect timeout", now)
-        elif self.state is State.OPEN:
-            if self._pong_overdue(now):
+        state = self.state
+        if state is State.OPEN:
+            hb = self.heartbeat
+            if hb.overdue(now):
                 self._peer_dead(now)
-                return
-            if self._ping_sent_at is None:
-                if self.retries and self._opened_at is not None and now >= self._opened_at + self._opt.min_uptime:
-                    self.retries = 0  # open and not in doubt for min_uptime: a fresh retry budget
-                if now >= self._last_rx + self._opt.heart_time:
+            elif hb.ping_sent_at is None:
+                self.budget.settle(now)
+                if hb.due(now):
                     self._ping(now)
-        elif self.state is State.RECONNECTING:
+        elif state is State.CONNECTING:
+            if self._connect_deadline is not None and now >= self._connect_deadline:
+                self._abandon(CLOSE_CONNECT_TIMEOUT, "connect timeout", now, handshake_failed=True)
+        elif state is State.RECONNECTING:
             if self.retry_at is not None and now >= self.retry_at:
-                self._open(now)
+                self._open(now, "retry")
 
     def went_offline(self, now: float) -> None:
         """The browser says it is offline: keep the socket, but pause retries."""
@@ -400,9 +331,9 @@ class Machine:
     # ---- internals ----------------------------------------------------------------------
     def _wake_up(self, now: float) -> None:
         if self.state is State.OPEN:
-            if self._pong_overdue(now):
+            if self.heartbeat.overdue(now):
                 self._peer_dead(now)
-            elif self._ping_sent_at is None:
+            elif not self.heartbeat.in_doubt:
                 self._ping(now)
         elif self.state is State.RECONNECTING:
             soon = now + self._rand() * min(ONLINE_JITTER, self._opt.reconnect_time)
@@ -413,118 +344,94 @@ class Machine:
         if self.state is State.DESTROYED:
             raise SocketClosed(f"{what} on a destroyed socket")
 
-    def _set_state(self, new: State) -> None:
-        old, self.state = self.state, new
+    def _restart_if_closed(self) -> None:
+        if self.state is State.CLOSED:
+            self.budget.refill()
+            self.gave_up_because = None
+
+    def _set_state(self, new: State, trigger: str) -> None:
+        old = self.state
+        if not allowed(old, trigger, new):
+            raise AssertionError(f"heartsock bug: no transition {old.name} --{trigger}--> {new.name}")
+        self.state = new
         if old is not new:
-            self._out.append(StateChanged(old, new))
+            self._events.append(StateChanged(old, new))
 
-    def _is_pong(self, data: Data) -> bool:
-        matcher = self._opt.pong_msg
-        if matcher is None:
-            return False
-        if isinstance(matcher, (str, bytes)):
-            return data == matcher
-        try:
-            return bool(matcher(data))
-        except Exception:
-            log.exception("pong_msg predicate raised; treating the message as not a pong")
-            return False
-
-    def _pong_overdue(self, now: float) -> bool:
-        return self._ping_sent_at is not None and now >= self._ping_sent_at + self._pong_timeout
+    def _user_code_failed(self, what: str, error: Exception) -> None:
+        self._events.append(UserCodeFailed(what, error))
 
     def _ping(self, now: float) -> None:
-        self._ping_sent_at = now
-        self._out.append(Send(self.socket_id, self._opt.heart_msg, heartbeat=True))
+        self.heartbeat.pinged(now)
+        self._actions.append(Send(self.socket_id, self._opt.heart_msg, heartbeat=True))
 
     def _peer_dead(self, now: float) -> None:
-        log.info("socket %d: no heartbeat reply within %.3fs; abandoning it", self.socket_id, self._pong_timeout)
         self._abandon(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout", now)
 
-    def _retire(self, socket_id: int) -> bool:
-        """Forget socket ``socket_id``: drop its pending outputs, requeue its unsent data.
+    def _abandon(self, code: int, reason: str, now: float, handshake_failed: bool = False) -> None:
+        """heartsock ends the current socket itself; reconnect as for any lost connection.
 
-        Outputs wait in order until the driver performs them; when a callback ends the
-        socket before they were (``create()`` from ``state_cb``, say), its ``Open`` and
-        ``Opened`` must not happen and its messages go back to the front of the queue,
-        so each is still sent exactly once, in order.
-
-        Returns:
-            Whether the socket was ever started (its ``Open`` was already performed).
+        ``reason`` goes to the browser's ``close()``, so it stays short (at most 123 bytes).
         """
-        self.socket_id = 0
-        started = True
-        if not self._out:
-            return started
-        keep: deque[Output] = deque()
-        unsent: list[Data] = []
-        for out in self._out:
-            if isinstance(out, Send) and out.socket_id == socket_id:
-                if not out.heartbeat:
-                    unsent.append(out.data)
-            elif isinstance(out, Open) and out.socket_id == socket_id:
-                started = False
-            elif not (isinstance(out, Opened) and out.event.socket_id == socket_id):
-                keep.append(out)
-        self._out = keep
-        self._queue.extendleft(reversed(unsent))
-        return started
-
-    def _abandon(self, code: int, reason: str, now: float) -> None:
-        """heartsock ends the current socket itself; reconnect as for any lost connection."""
-        sid = self.socket_id
+        sid, self.socket_id = self.socket_id, 0
         event = SocketEvent("close", sid, code, reason, False)
-        if self._retire(sid):
-            self._out.append(Abandon(sid, code, reason))
-            self._out.append(SocketEnded(event))
-        self._after_loss(event, now)
+        self._actions.append(Abandon(sid, code, reason))
+        self._events.append(SocketEnded(event))
+        self._after_loss(event, now, handshake_failed)
 
     def _end_current(self, code: int, reason: str, now: float) -> None:
-        """End the live socket on the user's request; no reconnect decision is taken."""
-        if self.socket_id and self.state in (State.CONNECTING, State.OPEN):
-            sid = self.socket_id
-            started = self._retire(sid)
+        """End the live socket on the user's request; no reconnect decision is taken.
+
+        An open socket (or any socket, for ``destroy()``) gets a close event. A socket
+        still connecting that ``create()`` or ``onreconnect()`` replaces ends without one:
+        it never became a connection, and the app asked for its end. So ``close_cb``
+        calling ``create()`` (the manual-reconnect idiom) cannot feed itself forever.
+        """
+        sid = self.socket_id
+        if sid and self.state in (State.CONNECTING, State.OPEN):
+            tell = self.state is State.OPEN or code == CLOSE_NORMAL and reason == _DESTROYED
             self._forget_connection(now)
-            if started:  # a socket whose Open never ran has nothing to close or report
-                self._out.append(Abandon(sid, code, reason))
-                self._out.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
+            self._actions.append(Abandon(sid, code, reason))
+            if tell:
+                self._events.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
         self.socket_id = 0
 
     def _forget_connection(self, now: float) -> None:
-        # Uptime counts while the connection is not in doubt: with a heartbeat unanswered,
-        # only until the last proof of life. So a peer that accepts and then goes silent
-        # until the heartbeat gives up has not earned a fresh retry budget.
-        alive_until = now if self._ping_sent_at is None else self._last_rx
-        if self._opened_at is not None and alive_until - self._opened_at >= self._opt.min_uptime:
-            self.retries = 0
-        self._opened_at = None
-        self._ping_sent_at = None
+        self.budget.connection_ended(self.heartbeat.alive_until(now))
+        self.heartbeat.stop()
         self._connect_deadline = None
 
-    def _open(self, now: float) -> None:
+    def _open(self, now: float, trigger: str) -> None:
         self._last_id += 1
         self.socket_id = self._last_id
         self.retry_at = None
         self._connect_deadline = now + self._opt.connect_timeout
-        self._set_state(State.CONNECTING)
-        self._out.append(Open(self.socket_id))
+        self._set_state(State.CONNECTING, trigger)
+        self._actions.append(Open(self.socket_id))
 
-    def _after_loss(self, event: SocketEvent, now: float) -> None:
-        """The current socket is gone (``socket_id`` already 0): retry, wait, or give up."""
+    def _after_loss(self, event: SocketEvent, now: float, handshake_failed: bool = False) -> None:
+        """The current socket is gone (``socket_id`` already 0): retry, wait, or give up.
+
+        ``handshake_failed``: the socket closed (or timed out) before it ever opened.
+        """
         self._forget_connection(now)
         if event.code is not None:
             self.last_close = event
+        why = None
         if not self._opt.is_reconnect:
-            self._give_up(event, "reconnect is off (is_reconnect=False)")
+            why = "reconnect is off (is_reconnect=False)"
         elif not self._wants_reconnect(event):
-            self._give_up(event, f"close code {event.code} is final")
+            why = f"close code {event.code} is final"
         elif self.offline:
             self.retry_at = None  # wait for "online"; offline time burns no attempts
-            self._set_state(State.RECONNECTING)
-        elif self._opt.reconnect_count != -1 and self.retries >= self._opt.reconnect_count:
-            self._give_up(event, f"reconnect_count={self._opt.reconnect_count} retries spent")
+            self._set_state(State.RECONNECTING, "lost")
+        elif self.budget.spent:
+            why = f"reconnect_count={self._opt.reconnect_count} retries spent"
         else:
-            self._schedule_retry(now)
+            self._schedule_retry(now, "lost")
+        if why is not None:
+            if handshake_failed:
+                why = f"{why}; the last attempt never opened: {HANDSHAKE_FAILED}"
+            self._give_up(event, why)
 
     def _wants_reconnect(self, event: SocketEvent) -> bool:
         if event.code is None:
@@ -533,26 +440,27 @@ class Machine:
         if rule is not None:
             try:
                 return bool(rule(event))
-            except Exception:
-                log.exception("should_reconnect raised; using the default close-code rule")
+            except Exception as exc:
+                self._user_code_failed("should_reconnect raised; the default close-code rule decided", exc)
         return event.code != CLOSE_POLICY_VIOLATION
 
-    def _schedule_retry(self, now: float) -> None:
+    def _schedule_retry(self, now: float, trigger: str) -> None:
         try:
-            delay = float(self._backoff(self.retries))
-        except Exception:
-            log.exception("backoff policy raised; waiting reconnect_time instead")
+            delay = float(self._backoff(self.budget.used))
+        except Exception as exc:
+            self._user_code_failed("the backoff policy raised; waiting reconnect_time instead", exc)
             delay = self._opt.reconnect_time
         if not math.isfinite(delay) or delay < 0:
-            log.error("backoff policy returned %r; waiting reconnect_time instead", delay)
+            error = ValueError(f"the backoff policy returned {delay!r}, not a finite number of seconds >= 0")
+            self._user_code_failed("waiting reconnect_time instead", error)
             delay = self._opt.reconnect_time
-        self.retries += 1
+        attempt = self.budget.spend()
         self.retry_at = now + delay
-        self._set_state(State.RECONNECTING)
-        self._out.append(Retrying(self.retries, delay))
+        self._set_state(State.RECONNECTING, trigger)
+        self._events.append(Retrying(attempt, delay))
 
     def _give_up(self, event: SocketEvent, why: str) -> None:
         self.gave_up_because = why
         self.retry_at = None
-        self._set_state(State.CLOSED)
-        self._out.append(GaveUp(event.code, event.reason, why))
+        self._set_state(State.CLOSED, "gave up")
+        self._events.append(GaveUp(event.code, event.reason, why))

@@ -1,21 +1,22 @@
-"""Calling user code safely: callbacks, listeners, and waking ``await``-ers.
+"""Calling user code safely: callbacks and listeners.
 
 Rule: nothing a user callback does — raise, return a coroutine, call back into the
-socket — can break the socket. Exceptions are logged to ``logging.getLogger("heartsock")``;
-coroutines are scheduled on the running event loop and their failures logged too.
+socket — can break the socket. An exception it raises is the user's bug: it goes to the
+runtime's ``report`` (in PyScript its error display, in bare Pyodide ``console.error``
+with the traceback), the way the platform reports an uncaught exception in an event
+handler, and the socket carries on. Coroutines are scheduled on the running event loop
+and their failures reported the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVENTS", "Listeners", "Waiters", "call_user"]
-
-log = logging.getLogger("heartsock")
+__all__ = ["EVENTS", "Listeners", "Reporter", "call_user", "default_report"]
 
 #: Event names for ``Socket.on()``, and the ``*_cb`` option each one mirrors.
 EVENTS = {
@@ -27,40 +28,60 @@ EVENTS = {
     "state": "state_cb",
 }
 
+#: Where exceptions raised by user code go: ``report(error, context)``.
+Reporter = Callable[[BaseException, str], None]
+
 _tasks: set[asyncio.Future[Any]] = set()
 
 
-def _log_task_failure(task: asyncio.Future[Any]) -> None:
-    _tasks.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("async callback failed", exc_info=task.exception())
+def _describe(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", fn))
 
 
-def call_user(fn: Callable[..., Any], *args: Any) -> None:
-    """Call ``fn(*args)``; schedule it if it returns an awaitable; log what it raises."""
+def default_report(error: BaseException, context: str) -> None:
+    """Report ``error`` where this host shows uncaught exceptions.
+
+    In the browser (Pyodide, PyScript): see ``heartsock._browser.report``. Elsewhere: the
+    running asyncio loop's exception handler, or ``sys.excepthook`` without a loop.
+    """
+    if sys.platform == "emscripten":
+        from ._browser import report
+
+        report(error, context)
+        return
     try:
-        result = fn(*args)
-        # Most callbacks return None: skip isawaitable() (an ABC check, the costliest step
-        # of delivering a message) for them.
-        if result is not None and inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            _tasks.add(task)
-            task.add_done_callback(_log_task_failure)
-    except Exception:
-        log.exception("callback %r raised", getattr(fn, "__qualname__", fn))
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        print(context, file=sys.stderr)
+        sys.excepthook(type(error), error, error.__traceback__)
+    else:
+        loop.call_exception_handler({"message": context, "exception": error})
+
+
+def call_user(fn: Callable[..., Any], *args: Any, report: Reporter = default_report) -> None:
+    """Call ``fn(*args)`` outside a socket (``Heart``); report what it raises."""
+    Listeners({}, report).call(fn, args)
 
 
 class Listeners:
-    """Per event: the one ``*_cb`` callback (replaced by ``onX(cb)``) plus added listeners."""
+    """Per event: the one ``*_cb`` callback (replaced by ``onX(cb)``) plus added listeners.
 
-    def __init__(self, callbacks: dict[str, Callable[..., Any] | None]) -> None:
+    Args:
+        callbacks: the ``*_cb`` callback of each event (``None`` for none).
+        report: where an exception raised by a callback or listener goes.
+    """
+
+    def __init__(self, callbacks: dict[str, Callable[..., Any] | None], report: Reporter) -> None:
         self.callbacks = callbacks
+        self.report = report
         self._added: dict[str, list[Callable[..., Any]]] = {name: [] for name in EVENTS}
 
     def add(self, event: str, fn: Callable[..., Any]) -> None:
+        """Add a listener for ``event`` (after those already there)."""
         self._added[event].append(fn)
 
     def remove(self, event: str, fn: Callable[..., Any]) -> bool:
+        """Remove a listener; return whether it was there."""
         try:
             self._added[event].remove(fn)
         except ValueError:
@@ -71,32 +92,29 @@ class Listeners:
         """Call the event's callback, then its listeners in registration order."""
         cb = self.callbacks[event]
         if cb is not None:
-            call_user(cb, *args)
+            self.call(cb, args)
         added = self._added[event]
         if added:
             for fn in tuple(added):
-                call_user(fn, *args)
+                self.call(fn, args)
 
-
-class Waiters:
-    """Futures that coroutines await until "something changed"; cancellation-safe."""
-
-    def __init__(self) -> None:
-        self._futures: list[asyncio.Future[None]] = []
-
-    def notify(self) -> None:
-        """Wake every waiter (they re-check their condition)."""
-        futures, self._futures = self._futures, []
-        for fut in futures:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def changed(self) -> None:
-        """Return at the next :meth:`notify`."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._futures.append(fut)
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Call ``fn(*args)``; schedule it if it returns an awaitable; report what it raises."""
         try:
-            await fut
-        finally:
-            if fut in self._futures:
-                self._futures.remove(fut)
+            result = fn(*args)
+            # Most callbacks return None: skip isawaitable() (an ABC check, the costliest step
+            # of delivering a message) for them.
+            if result is not None and inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                _tasks.add(task)
+                task.add_done_callback(self._task_done(fn))
+        except Exception as exc:
+            self.report(exc, f"heartsock: callback {_describe(fn)} raised")
+
+    def _task_done(self, fn: Callable[..., Any]) -> Callable[[asyncio.Future[Any]], None]:
+        def done(task: asyncio.Future[Any]) -> None:
+            _tasks.discard(task)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self.report(exc, f"heartsock: async callback {_describe(fn)} raised")
+
+        return done

@@ -1,10 +1,11 @@
 """The seam between :class:`~heartsock.Socket` and the world it runs in.
 
 A :class:`Runtime` bundles what the driver needs from its host: a clock, a source of
-randomness, a transport that opens WebSockets, one re-armable timer and a watcher for
-browser hints (online/offline, page visibility). The browser's runtime lives in
-``heartsock._browser`` (the only module that touches ``js`` and proxies); a fully
-controllable one for CPython tests lives in :mod:`heartsock.testing`.
+randomness, a way to report exceptions raised by user code, a transport that opens
+WebSockets, one re-armable timer and a watcher for browser hints (online/offline, page
+visibility). The browser's runtime lives in ``heartsock._browser`` (the only module
+that touches ``js`` and proxies); a fully controllable one for CPython tests lives in
+:mod:`heartsock.testing`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Release everything (called once, by ``destroy()``)."""
+
+    @property
+    def live(self) -> int:
+        """How many underlying sockets the transport holds now."""
 
 
 class Timer(Protocol):
@@ -109,3 +114,9 @@ class Runtime(Protocol):
 
     def watch(self, sink: WatchSink) -> Watch:
         """Start watching browser hints, reporting to ``sink``."""
+
+    def report(self, error: BaseException, context: str) -> None:
+        """Show an exception raised by user code, as the host shows an uncaught one."""
+
+    def live_proxies(self) -> int:
+        """How many JavaScript proxies heartsock holds now (0 where there are none)."""

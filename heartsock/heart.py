@@ -60,16 +60,22 @@ class Heart:
 
     Raises:
         ConfigError: ``timeout`` is not a positive finite number.
+        ConfigTypeError: ``timeout`` is not a number.
     """
 
     def __init__(self, timeout: float = 5.0, *, timer: TimerFactory | None = None) -> None:
         self.timeout = _positive(timeout)
+        """Seconds between calls."""
         self._make_timer = timer if timer is not None else _default_timer
         self._timer: Timer | None = None
         self._cb: Callable[[], Any] | None = None
 
     def reset(self) -> Heart:
-        """Stop calling; release the timer. Returns the heart, for ``reset().start(cb)``."""
+        """Stop calling; release the timer.
+
+        Returns:
+            The heart, for ``reset().start(cb)``.
+        """
         if self._timer is not None:
             self._timer.close()
             self._timer = None
@@ -79,11 +85,15 @@ class Heart:
     def start(self, cb: Callable[[], Any]) -> Heart:
         """Call ``cb()`` every ``timeout`` seconds until :meth:`reset` (restarting any run).
 
-        An exception raised by ``cb`` is logged and does not stop the heart; a
+        An exception raised by ``cb`` is reported (as the host reports an uncaught
+        exception in an event handler) and does not stop the heart; a
         coroutine function is scheduled on the event loop.
 
+        Returns:
+            The heart.
+
         Raises:
-            TypeError: ``cb`` is not callable.
+            ConfigTypeError: (a ``TypeError``) ``cb`` is not callable.
         """
         if not callable(cb):
             raise ConfigTypeError(f"start() takes a callable, got {type(cb).__name__}")

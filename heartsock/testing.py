@@ -30,15 +30,34 @@ class FakeSocket:
     """One underlying socket the fake transport opened."""
 
     url: str
+    """The URL it was opened with."""
     protocols: tuple[str, ...]
+    """The subprotocols it was opened with."""
     ready_state: int = 0
+    """Its ``readyState``: 0 CONNECTING, 1 OPEN, 3 CLOSED (closed or abandoned)."""
     sent: list[Data] = field(default_factory=list)
+    """What the socket wrote to it, in order, heartbeats included."""
     abandoned: tuple[int, str] | None = None
+    """``(code, reason)`` if heartsock abandoned it, else ``None``."""
     buffered_amount: int = 0
+    """What its ``bufferedAmount`` reports; set it to simulate a slow network."""
 
 
 class FakeTransport:
-    """Records the socket's actions; its methods ``opened()``… play the network."""
+    """Records the socket's actions; its methods ``opened()``… play the network.
+
+    Args:
+        sink: the socket, which the network's events are reported to.
+
+    Attributes:
+        sink: the socket, which the network's events are reported to.
+        sockets: every socket opened so far, by id.
+        log: every action, in order: ``("open", id, url)``, ``("send", id, data)``,
+            ``("abandon", id, code, reason)``.
+        closed: whether the socket released the transport (``destroy()``).
+        fail_next_open: set it to an exception, and the next ``open()`` raises it
+            (as ``new WebSocket(...)`` throws for a malformed URL); it is then cleared.
+    """
 
     def __init__(self, sink: TransportSink) -> None:
         self.sink = sink
@@ -49,6 +68,7 @@ class FakeTransport:
 
     # ---- the Transport protocol ----
     def open(self, socket_id: int, url: str, protocols: Sequence[str]) -> None:
+        """Record a new socket in :attr:`sockets`, CONNECTING; raise :attr:`fail_next_open` if set."""
         if self.fail_next_open is not None:
             error, self.fail_next_open = self.fail_next_open, None
             raise error
@@ -56,12 +76,14 @@ class FakeTransport:
         self.sockets[socket_id] = FakeSocket(url, tuple(protocols))
 
     def send(self, socket_id: int, data: Data) -> None:
+        """Record ``data`` as sent on socket ``socket_id``, which must be OPEN."""
         sock = self.sockets[socket_id]
         assert sock.ready_state == 1, f"send on socket {socket_id} in readyState {sock.ready_state}"
         self.log.append(("send", socket_id, data))
         sock.sent.append(data)
 
     def abandon(self, socket_id: int, code: int, reason: str) -> None:
+        """Record that heartsock abandoned socket ``socket_id``; it is CLOSED from now on."""
         self.log.append(("abandon", socket_id, code, reason))
         sock = self.sockets.get(socket_id)
         if sock is not None:
@@ -69,15 +91,23 @@ class FakeTransport:
             sock.ready_state = 3
 
     def ready_state(self, socket_id: int) -> int:
+        """The ``readyState`` of socket ``socket_id`` (3, CLOSED, for an unknown id)."""
         sock = self.sockets.get(socket_id)
         return sock.ready_state if sock else 3
 
     def buffered_amount(self, socket_id: int) -> int:
+        """The ``bufferedAmount`` of socket ``socket_id`` (0 for an unknown id)."""
         sock = self.sockets.get(socket_id)
         return sock.buffered_amount if sock else 0
 
     def close(self) -> None:
+        """Record that the socket released the transport (:attr:`closed`)."""
         self.closed = True
+
+    @property
+    def live(self) -> int:
+        """How many sockets are CONNECTING or OPEN and not abandoned."""
+        return len(self.live_ids())
 
     # ---- playing the network ----
     @property
@@ -85,7 +115,7 @@ class FakeTransport:
         """The id of the most recently opened socket (0 if none)."""
         return max(self.sockets, default=0)
 
-    def live(self) -> list[int]:
+    def live_ids(self) -> list[int]:
         """Ids of sockets CONNECTING or OPEN and not abandoned."""
         return [sid for sid, s in self.sockets.items() if s.ready_state in (0, 1)]
 
@@ -113,7 +143,14 @@ class FakeTransport:
 
 
 class FakeTimer:
-    """A timer whose wake-ups :meth:`FakeRuntime.advance` fires."""
+    """A timer whose wake-ups :meth:`FakeRuntime.advance` fires.
+
+    Attributes:
+        callback: what the timer calls when it fires.
+        fire_at: the clock time it is armed for, or ``None`` when it is not armed.
+        closed: whether the socket released it for good.
+        arms: how many times it was armed.
+    """
 
     def __init__(self, runtime: FakeRuntime, callback: Callable[[], None]) -> None:
         self._runtime = runtime
@@ -123,21 +160,29 @@ class FakeTimer:
         self.arms = 0
 
     def arm(self, delay: float) -> None:
+        """Fire ``delay`` seconds from the fake clock's now, replacing any pending wake-up."""
         assert not self.closed, "arm() on a closed timer"
         assert delay >= 0, f"negative delay {delay}"
         self.arms += 1
         self.fire_at = self._runtime.now + delay
 
     def cancel(self) -> None:
+        """Drop the pending wake-up, if any."""
         self.fire_at = None
 
     def close(self) -> None:
+        """Cancel, and refuse to be armed again."""
         self.fire_at = None
         self.closed = True
 
 
 class FakeWatch:
-    """Browser hints on demand: see :meth:`FakeRuntime.set_online`."""
+    """Browser hints on demand: see :meth:`FakeRuntime.set_online`.
+
+    Attributes:
+        sink: the socket, which hints are reported to.
+        closed: whether the socket stopped watching (``destroy()``).
+    """
 
     def __init__(self, sink: WatchSink, online: bool) -> None:
         self.sink = sink
@@ -146,19 +191,31 @@ class FakeWatch:
 
     @property
     def online(self) -> bool:
+        """What ``navigator.onLine`` says now."""
         return self._online
 
     def close(self) -> None:
+        """Stop reporting hints to the socket."""
         self.closed = True
 
 
 class FakeRuntime:
     """A runtime with a manual clock, a recording transport and one fake timer.
 
+    Exceptions raised by the socket's callbacks are not shown anywhere: they are
+    recorded in :attr:`reported` as ``(error, context)`` pairs, for tests to assert on.
+
     Args:
         now: the clock's start time, in seconds.
         rand: the source of jitter; ``0.5`` always by default, so delays are exact.
         online: what ``navigator.onLine`` says at the start.
+
+    Attributes:
+        now: the fake clock, in seconds; :meth:`advance` and :meth:`jump` move it.
+        net: the transport of the socket made with this runtime (one socket per runtime).
+        timers: every timer made, in order.
+        watches: every watch made, in order.
+        reported: ``(error, context)`` for every exception user code raised.
     """
 
     def __init__(self, now: float = 0.0, rand: Callable[[], float] = lambda: 0.5, online: bool = True) -> None:
@@ -168,27 +225,41 @@ class FakeRuntime:
         self.net: FakeTransport
         self.timers: list[FakeTimer] = []
         self.watches: list[FakeWatch] = []
+        self.reported: list[tuple[BaseException, str]] = []
 
     # ---- the Runtime protocol ----
     def clock(self) -> float:
+        """The fake clock: :attr:`now`."""
         return self.now
 
     def random(self) -> float:
+        """The next value of the ``rand`` source given to the constructor."""
         return self._rand()
 
     def transport(self, sink: TransportSink) -> FakeTransport:
+        """Make the socket's transport; it is kept in :attr:`net`."""
         self.net = FakeTransport(sink)
         return self.net
 
     def timer(self, callback: Callable[[], None]) -> FakeTimer:
+        """Make a timer that :meth:`advance` fires; it is kept in :attr:`timers`."""
         timer = FakeTimer(self, callback)
         self.timers.append(timer)
         return timer
 
     def watch(self, sink: WatchSink) -> FakeWatch:
+        """Start watching hints for the socket; the watch is kept in :attr:`watches`."""
         watch = FakeWatch(sink, self._online)
         self.watches.append(watch)
         return watch
+
+    def report(self, error: BaseException, context: str) -> None:
+        """Record an exception raised by user code in :attr:`reported`."""
+        self.reported.append((error, context))
+
+    def live_proxies(self) -> int:
+        """Always 0: there are no JavaScript proxies here."""
+        return 0
 
     # ---- driving ----
     @property

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heartsock import Socket, SocketEvent, State
-from heartsock._core import Machine, Output
+from heartsock._core import Machine
+from heartsock._outputs import Action, Event
 from heartsock.options import parse_options
 from heartsock.testing import FakeRuntime
 
@@ -149,15 +150,15 @@ def machine(rand: Callable[[], float] | None = None, url: str = URL, **options: 
     return Machine(parse_options(url, options), rand if rand is not None else const(0.5))
 
 
-def drain(m: Machine) -> list[Output]:
-    """Pop every pending output of ``m``, in order (what the driver would perform)."""
-    out: list[Output] = []
-    while (item := m.pop_output()) is not None:
+def drain(m: Machine) -> list[Action | Event]:
+    """Take every pending action of ``m``, then pop every pending event, in order."""
+    out: list[Action | Event] = list(m.take_actions())
+    while (item := m.pop_event()) is not None:
         out.append(item)
     return out
 
 
-def of_type(outputs: Iterable[Output], kind: type) -> list[Any]:
+def of_type(outputs: Iterable[Action | Event], kind: type) -> list[Any]:
     """The outputs of one type, in order."""
     return [o for o in outputs if isinstance(o, kind)]
 

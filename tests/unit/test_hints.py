@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from heartsock import State
-from heartsock._core import ONLINE_JITTER, Retrying, Send
+from heartsock._core import ONLINE_JITTER
+from heartsock._outputs import Retrying, Send
 from heartsock.testing import FakeRuntime
 
 from .helpers import attempts, drain, machine, make_socket, of_type, refuse_every_attempt, run_until_next_attempt
@@ -36,13 +37,13 @@ def test_online_retries_at_once_with_small_jitter() -> None:
     rt.set_online(True)
     assert run_until_next_attempt(rt)
     assert 0 <= rt.now - t0 <= ONLINE_JITTER <= 0.5
-    assert rt.net.live() == [2]
+    assert rt.net.live_ids() == [2]
 
 
 def test_online_retry_uses_its_own_jitter_value() -> None:
     """the online retry time is rand * min(0.5, reconnect_time) after the event"""
     m = machine(rand=lambda: 0.5, reconnect_time=10)
-    m.connect(0.0)
+    m.create(0.0)
     m.socket_opened(1, 0.0)
     m.went_offline(1.0)
     m.socket_closed(1, 1006, "", False, 2.0)
@@ -150,7 +151,7 @@ def test_visible_while_offline_does_not_probe() -> None:
 def test_core_probe_is_a_heartbeat_send() -> None:
     """the core's probe is a Send marked heartbeat"""
     m = machine(heart_time=30)
-    m.connect(0.0)
+    m.create(0.0)
     m.socket_opened(1, 0.0)
     drain(m)
     m.became_visible(1.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ def test_destroy_closes_with_1000_and_tells_close_cb() -> None:
     assert rt.net.sockets[1].abandoned is not None and rt.net.sockets[1].abandoned[0] == 1000
     assert rec.close_codes == [1000]
     assert sock.state is State.DESTROYED
-    assert rt.net.live() == []
+    assert rt.net.live_ids() == []
 
 
 @pytest.mark.parametrize("phase", ["connecting", "open", "pong-pending", "reconnecting", "closed", "offline"])
@@ -52,7 +51,7 @@ def test_destroy_leaves_no_timer_and_no_further_attempt(phase: str) -> None:
     rt.became_visible()
     rt.advance(10_000)
     assert attempts(rt) == before
-    assert rt.net.live() == []
+    assert rt.net.live_ids() == []
 
 
 def test_destroy_is_idempotent() -> None:
@@ -71,10 +70,10 @@ def test_no_open_event_after_destroy() -> None:
     sock, rt, rec = make_socket()
     sock.destroy()
     n = len(rec.log)
-    sock.on_open(1)
-    sock.on_message(1, "late")
-    sock.on_error(1)
-    sock.on_close(1, 1006, "", False)
+    rt.net.sink.on_open(1)
+    rt.net.sink.on_message(1, "late")
+    rt.net.sink.on_error(1)
+    rt.net.sink.on_close(1, 1006, "", False)
     assert rec.log[n:] == []
     assert sock.state is State.DESTROYED
 
@@ -93,8 +92,8 @@ def test_user_calls_after_destroy_raise_socket_closed() -> None:
 # ---- destroy() called from inside a callback ----------------------------------------------------
 
 
-def test_destroy_inside_state_cb_prevents_the_pending_open() -> None:
-    """destroy() from state_cb(…→CONNECTING) returns with no connection attempt performed after it"""
+def test_destroy_inside_state_cb_ends_the_attempt() -> None:
+    """destroy() from state_cb(…→CONNECTING) abandons that attempt; no attempt is made after it"""
     rt = FakeRuntime()
     rec = Recorder()
     log_at_destroy: list[int] = []
@@ -112,7 +111,9 @@ def test_destroy_inside_state_cb_prevents_the_pending_open() -> None:
     assert log_at_destroy, "state_cb was not called for the retry"
     after = rt.net.log[log_at_destroy[0] :]
     assert [e for e in after if e[0] == "open"] == [], f"connection attempt after destroy(): {after}"
-    assert opened_ids(rt) == [1]
+    assert opened_ids(rt) == [1, 2]
+    assert rt.net.live_ids() == []
+    assert rt.net.sockets[2].abandoned == (1000, "destroyed")
 
 
 def test_destroy_inside_state_cb_no_open_cb_afterwards() -> None:
@@ -170,7 +171,7 @@ def test_create_from_close_cb_settles_after_a_replacement() -> None:
     rt.net.opened(1)
     sock.create()
     assert len(calls) <= 3, f"close_cb ran {len(calls)} times for sockets {calls[:6]}…"
-    assert len(rt.net.live()) == 1
+    assert len(rt.net.live_ids()) == 1
     assert all(sid in rt.net.sockets for sid in calls), "close_cb told about a socket that never existed"
 
 
@@ -183,7 +184,7 @@ def test_destroy_inside_message_cb() -> None:
     rt.net.message(1, "bye")
     assert sock.state is State.DESTROYED
     assert rt.armed == []
-    assert rt.net.live() == []
+    assert rt.net.live_ids() == []
 
 
 # ---- create() ---------------------------------------------------------------------------------
@@ -196,11 +197,12 @@ def test_create_replaces_a_live_socket_abandoning_it_first(phase: str) -> None:
     if phase == "open":
         rt.net.opened(1)
     sock.create()
-    assert rt.net.live() == [2]
+    assert rt.net.live_ids() == [2]
     kinds = [(e[0], e[1]) for e in rt.net.log if e[0] in ("open", "abandon")]
     assert kinds == [("open", 1), ("abandon", 1), ("open", 2)]
     assert rt.net.sockets[1].abandoned is not None and rt.net.sockets[1].abandoned[0] == 1000
-    assert rec.close_codes == [1000]
+    # an open socket's end is reported; an attempt still connecting ends silently
+    assert rec.close_codes == ([1000] if phase == "open" else [])
     assert sock.state is State.CONNECTING
 
 
@@ -229,8 +231,8 @@ def test_repeated_create_never_leaves_two_live_sockets() -> None:
     sock, rt, _ = make_socket()
     for _ in range(20):
         sock.create()
-        assert len(rt.net.live()) == 1
-    assert rt.net.live() == [21]
+        assert len(rt.net.live_ids()) == 1
+    assert rt.net.live_ids() == [21]
 
 
 # ---- stale socket ids -------------------------------------------------------------------------
@@ -243,13 +245,13 @@ def test_late_events_from_an_abandoned_socket_change_nothing() -> None:
     sock.create()  # 1 abandoned, 2 connecting
     rt.net.opened(2)
     n = len(rec.log)
-    sock.on_open(1)
-    sock.on_message(1, "stale")
-    sock.on_error(1)
-    sock.on_close(1, 1011, "late", False)
+    rt.net.sink.on_open(1)
+    rt.net.sink.on_message(1, "stale")
+    rt.net.sink.on_error(1)
+    rt.net.sink.on_close(1, 1011, "late", False)
     assert rec.log[n:] == []
     assert sock.state is State.OPEN
-    assert rt.net.live() == [2]
+    assert rt.net.live_ids() == [2]
     assert sock.send("x") is True
     assert rt.net.sent(2) == ["x"]
 
@@ -259,7 +261,7 @@ def test_late_open_of_an_abandoned_connecting_socket_is_ignored() -> None:
     sock, rt, rec = make_socket(connect_timeout=1, reconnect_time=5, backoff="fixed")
     rt.advance(1)
     assert sock.state is State.RECONNECTING
-    sock.on_open(1)
+    rt.net.sink.on_open(1)
     assert sock.state is State.RECONNECTING
     assert rec.opens == []
 
@@ -267,8 +269,8 @@ def test_late_open_of_an_abandoned_connecting_socket_is_ignored() -> None:
 def test_events_for_unknown_ids_are_ignored() -> None:
     """events for an id that never existed are ignored"""
     sock, rt, rec = make_socket()
-    sock.on_open(99)
-    sock.on_close(99, 1000, "", True)
+    rt.net.sink.on_open(99)
+    rt.net.sink.on_close(99, 1000, "", True)
     assert sock.state is State.CONNECTING
     assert rec.log == []
 
@@ -332,23 +334,23 @@ def test_onx_rejects_non_callables() -> None:
 
 
 @pytest.mark.parametrize("kind", ["open_cb", "message_cb", "close_cb", "error_cb", "reconnect_cb", "state_cb"])
-def test_exceptions_in_callbacks_are_logged_and_harmless(kind: str, caplog: pytest.LogCaptureFixture) -> None:
-    """an exception inside any user callback is logged to 'heartsock' and the socket carries on"""
+def test_exceptions_in_callbacks_are_reported_and_harmless(kind: str) -> None:
+    """an exception inside any user callback goes to the runtime's report, and the socket carries on"""
 
     def boom(*args: object) -> None:
         raise RuntimeError(f"boom in {kind}")
 
-    with caplog.at_level(logging.ERROR, logger="heartsock"):
-        sock, rt, rec = make_socket(reconnect_time=1, backoff="fixed", heart_time=100, **{kind: boom})
-        sock.send("queued")
-        rt.net.opened(1)
-        rt.net.message(1, "m1")
-        rt.net.error(1)
-        rt.net.closed_by_peer(1)
-        rt.advance(1)
-        rt.net.opened(2)
-        rt.net.message(2, "m2")
-    assert any(r.name == "heartsock" and f"boom in {kind}" in (r.exc_text or "") for r in caplog.records)
+    sock, rt, rec = make_socket(reconnect_time=1, backoff="fixed", heart_time=100, **{kind: boom})
+    sock.send("queued")
+    rt.net.opened(1)
+    rt.net.message(1, "m1")
+    rt.net.error(1)
+    rt.net.closed_by_peer(1)
+    rt.advance(1)
+    rt.net.opened(2)
+    rt.net.message(2, "m2")
+    assert rt.reported, "the exception was swallowed"
+    assert all(str(error) == f"boom in {kind}" and "boom" in context for error, context in rt.reported)
     assert sock.state is State.OPEN
     assert rt.net.sent(1) == ["queued"]
     assert sock.send("still works") is True

@@ -174,7 +174,7 @@ class World:
     # -- the network --
     def _target(self, current: bool, pick: int) -> tuple[int | None, bool]:
         """The socket an event is for: the live one, or a stale (non-live) id; and whether it is live."""
-        live = self.rt.net.live()
+        live = self.rt.net.live_ids()
         if current:
             return (live[0] if live else None), True
         stale = [sid for sid in self.rt.net.sockets if sid not in live]
@@ -190,22 +190,22 @@ class World:
             if live and state == 0:
                 net.opened(sid)
             elif not live:
-                self.sock.on_open(sid)  # a late event that still reached Python
+                self.rt.net.sink.on_open(sid)  # a late event that still reached Python
         elif kind == "message":
             if live and state == 1:
                 net.message(sid, op[3])
             elif not live:
-                self.sock.on_message(sid, op[3])
+                self.rt.net.sink.on_message(sid, op[3])
         elif kind == "closed":
             if live:
                 net.closed_by_peer(sid, op[3])
             else:
-                self.sock.on_close(sid, op[3], "late", False)
+                self.rt.net.sink.on_close(sid, op[3], "late", False)
         elif kind == "error":
             if live:
                 net.error(sid)
             else:
-                self.sock.on_error(sid)
+                self.rt.net.sink.on_error(sid)
 
     def step(self, op: Op) -> None:
         kind = op[0]
@@ -230,7 +230,7 @@ class World:
 
     def check(self) -> None:
         rt, sock = self.rt, self.sock
-        live = rt.net.live()
+        live = rt.net.live_ids()
         assert len(live) <= 1, f"two live sockets: {live}"
         state = sock.state
         if state is State.OPEN:

@@ -65,11 +65,12 @@ def test_is_reconnect_false_makes_no_retry() -> None:
 
 
 def test_gave_up_is_reported_once_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
-    """giving up logs one warning that says why"""
-    with caplog.at_level(logging.WARNING, logger="heartsock"):
+    """giving up logs one INFO record that says why (an expected happening, not a warning)"""
+    with caplog.at_level(logging.INFO, logger="heartsock"):
         sock, rt, rec = make_socket(reconnect_count=1, reconnect_time=1)
         refuse_every_attempt(rt)
-    gave_up = [r for r in caplog.records if r.levelno >= logging.WARNING and "gave up" in r.getMessage()]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    gave_up = [r for r in caplog.records if "gave up" in r.getMessage()]
     assert len(gave_up) == 1
     assert "reconnect_count" in gave_up[0].getMessage()
 
@@ -128,7 +129,7 @@ def test_connect_timeout_abandons_with_4001_and_retries() -> None:
     assert rec.close_codes == [4001]
     assert rec.closes[0].was_clean is False
     assert sock.state is State.RECONNECTING
-    assert rt.net.live() == []
+    assert rt.net.live_ids() == []
     assert run_until_next_attempt(rt)
 
 
@@ -159,7 +160,7 @@ def test_close_1008_is_final(caplog: pytest.LogCaptureFixture) -> None:
     """a 1008 close goes to CLOSED without reconnecting, reporting the code"""
     sock, rt, rec = make_socket(reconnect_time=1)
     rt.net.opened(1)
-    with caplog.at_level(logging.WARNING, logger="heartsock"):
+    with caplog.at_level(logging.INFO, logger="heartsock"):
         rt.net.closed_by_peer(1, 1008, "bad token", True)
     rt.advance(10_000)
     assert sock.state is State.CLOSED
@@ -167,7 +168,8 @@ def test_close_1008_is_final(caplog: pytest.LogCaptureFixture) -> None:
     assert rec.reconnects == []
     assert (rec.closes[0].code, rec.closes[0].reason, rec.closes[0].was_clean) == (1008, "bad token", True)
     assert sock.last_close is not None and sock.last_close.code == 1008
-    assert any("1008" in r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert any("1008" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert sock.closed_reason == "close code 1008 is final"
 
 
 @pytest.mark.parametrize("code", [1000, 1001, 1006, 1011, 1012, 1013, 4000, 4999])
@@ -202,17 +204,16 @@ def test_should_reconnect_overrides_the_close_code_rule() -> None:
 
 
 def test_should_reconnect_that_raises_falls_back_to_the_default(caplog: pytest.LogCaptureFixture) -> None:
-    """a should_reconnect that raises is logged and the default rule applies"""
+    """a should_reconnect that raises is reported and the default rule applies"""
 
     def rule(event: object) -> bool:
         raise RuntimeError("oops")
 
     sock, rt, rec = make_socket(should_reconnect=rule)
     rt.net.opened(1)
-    with caplog.at_level(logging.ERROR, logger="heartsock"):
-        rt.net.closed_by_peer(1, 1011)
+    rt.net.closed_by_peer(1, 1011)
     assert sock.state is State.RECONNECTING
-    assert any(r.exc_info for r in caplog.records)
+    assert [(str(e), "should_reconnect" in c) for e, c in rt.reported] == [("oops", True)]
 
 
 def test_close_codes_are_the_browsers() -> None:

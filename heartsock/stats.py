@@ -1,0 +1,38 @@
+"""``Stats``: what a :class:`~heartsock.Socket` has done so far, for dashboards and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of one socket's counters, from :meth:`heartsock.Socket.stats`.
+
+    Sizes are ``len()`` of the messages: characters for text, bytes for binary.
+    """
+
+    messages_in: int
+    """Messages received, heartbeat replies included."""
+    messages_out: int
+    """Messages written to a connection, heartbeats included."""
+    size_in: int
+    """Total size of the messages received."""
+    size_out: int
+    """Total size of the messages written."""
+    connections: int
+    """Underlying WebSockets that opened."""
+    retries: int
+    """Retries scheduled, in total."""
+    queued: int
+    """Messages waiting in the offline queue now."""
+    recv_buffered: int
+    """Messages waiting in the receive buffer for ``recv()`` now."""
+    recv_dropped: int
+    """Messages the receive buffer could not take (it was full), in total."""
+    live_sockets: int
+    """Underlying WebSockets this socket holds now (0 or 1, except while replacing one)."""
+    live_proxies: int
+    """JavaScript proxies heartsock holds now in this page or worker (0 outside a browser)."""
