@@ -47,7 +47,14 @@ wheel: $(VENV)/.installed
 	rm -rf dist && $(PY) -m build --no-isolation --outdir dist . >/dev/null
 
 test: setup lint wheel
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest tests
+
+# The API reference, built from the docstrings (mkdocs.yml, docs/): writes site/. It fails
+# for a broken cross-reference, or a public name without a docstring or on no page.
+.PHONY: docs
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit

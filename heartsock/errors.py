@@ -6,9 +6,9 @@
     ├── UnsupportedError (RuntimeError)    no global WebSocket here (plain CPython, a page that deleted it)
     ├── ConfigError (ValueError)           a bad option value, or a bad argument to a method
     │   └── ConfigTypeError (TypeError)    an option or argument of the wrong type, or an unknown option name
-    ├── QueueFull                          send() while not open would overflow ``max_queue``
-    ├── SocketClosed (ConnectionError)     send()/recv() after destroy(), or after the socket gave up
-    ├── ConnectionFailed (ConnectionError) connect()/recv()/wait_open(): the socket gave up; ``.code``/``.reason``
+    ├── QueueFull                          send() while not open would overflow max_queue
+    ├── SocketClosed (ConnectionError)     send()/create()/recv()… after destroy(); send() after it gave up
+    ├── ConnectionFailed (ConnectionError) connect()/recv()/wait_open()/drain(): the socket gave up; .code, .reason
     └── DecodeError (ValueError)           recv_json() received a message that is not JSON
 
 Catch :class:`HeartsockError` to catch everything heartsock raises on purpose.
@@ -47,15 +47,31 @@ class ConfigTypeError(ConfigError, TypeError):
 
 
 class QueueFull(HeartsockError):
-    """The offline queue holds ``max_queue`` messages already; this message was not queued."""
+    """The offline queue holds ``max_queue`` messages already; this message was not queued.
+
+    Also the ``error`` of the ``"error"`` event that reports a full receive buffer
+    (``max_recv_queue``); that one is reported, not raised.
+    """
 
 
 class SocketClosed(HeartsockError, ConnectionError):
-    """The socket was destroyed or gave up reconnecting; it can no longer send or receive."""
+    """The socket cannot do this any more: it was destroyed, or it gave up and this is a send.
+
+    Raised by ``send()``, ``create()``, ``onreconnect()``, ``recv()``, ``wait_open()`` and
+    ``drain()`` after ``destroy()`` (``async for`` just ends then), and by ``send()``
+    once the socket gave up reconnecting (``CLOSED``; ``create()`` starts it again). A
+    socket that gave up makes ``recv()``, ``wait_open()``, ``drain()`` and ``connect()``
+    raise :class:`ConnectionFailed` instead.
+    """
 
 
 class ConnectionFailed(HeartsockError, ConnectionError):
-    """The socket gave up: every permitted attempt failed, or the close code was final.
+    """The socket gave up: every permitted attempt failed, the close code was final, or
+    reconnection is off.
+
+    Raised by ``connect()``, and by ``recv()`` (once no buffered message is left),
+    ``async for``, ``wait_open()`` and ``drain()`` (with messages still queued) on a
+    socket in ``CLOSED``. The socket's ``closed_reason`` says why it gave up.
 
     Attributes:
         code: the close code of the last connection attempt (``None`` if none closed).

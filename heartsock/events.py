@@ -21,7 +21,8 @@ class SocketEvent:
             so a log can tell the connections of one :class:`~heartsock.Socket` apart.
         code: for ``"close"``: the close code; the browser's, or heartsock's own when
             heartsock ended the socket itself (4000 heartbeat timeout, 4001 connect
-            timeout, 1000 for ``destroy()`` and for a socket replaced by ``create()``).
+            timeout, 1000 for ``destroy()``, ``onreconnect()`` and a socket replaced by
+            ``create()``).
         reason: for ``"close"``: the close reason (may be empty); for ``"error"``: a
             description of what failed.
         was_clean: for ``"close"``: whether the closing handshake completed. ``False``

@@ -22,10 +22,14 @@ from .wire import DEFAULT_HEART_TIME, HEARTBEAT_PING
 __all__ = ["Options", "SEED_KEYS", "UrlProvider", "parse_options", "validate_url"]
 
 UrlProvider = Callable[[], Union[str, Awaitable[str]]]
-PongMatcher = Union[str, bytes, Callable[[Union[str, bytes]], bool]]
+"""A callable (plain or ``async``) returning the ``ws://``/``wss://`` URL to connect to.
 
-#: The reference library's option names, mapped to heartsock's keyword names.
-#: Times in the dict form are milliseconds.
+Given as ``url``, it is called before every connection attempt, so each attempt can use
+a fresh token or another server.
+"""
+PongMatcher = Union[str, bytes, Callable[[Union[str, bytes]], bool]]
+"""What ``pong_msg`` accepts: the reply itself, or a predicate ``(data) -> bool``."""
+
 SEED_KEYS: Mapping[str, str] = {
     "url": "url",
     "heartTime": "heart_time",
@@ -39,6 +43,12 @@ SEED_KEYS: Mapping[str, str] = {
     "messageCb": "message_cb",
     "errorCb": "error_cb",
 }
+"""The reference library's option names, mapped to heartsock's keyword names.
+
+These are the only keys the option dict accepts. Times in the dict
+(``heartTime``, ``reconnectTime``) are milliseconds; ``isRestory`` has no keyword: a
+true value turns reconnection off.
+"""
 _SEED_MILLISECONDS = frozenset({"heartTime", "reconnectTime"})
 _CALLBACKS = (
     "open_cb",
@@ -55,31 +65,98 @@ _CALLBACKS = (
 class Options:
     """Every option of a :class:`~heartsock.Socket`, validated; times in seconds.
 
-    See the README's option table for what each one does.
+    ``Socket(url, **options)`` builds one with :func:`parse_options` and keeps it in
+    :attr:`Socket.options <heartsock.Socket.options>`; it never changes afterwards. Each
+    field is an option of the same name. The ones the reference library's option dict
+    also accepts are listed in :data:`SEED_KEYS` (there in camelCase and milliseconds).
     """
 
     url: str | UrlProvider
+    """The ``ws://`` or ``wss://`` URL to connect to, or a :data:`UrlProvider` called
+    before every attempt (fresh tokens, server rotation). An exception from the
+    provider, or a result that is not a ws/wss URL, is an ``error`` event and a failed
+    attempt. Required. Dict key ``url``."""
     protocols: tuple[str, ...] = ()
+    """Subprotocol names offered in the handshake (the ``WebSocket`` constructor's
+    second argument). The option takes one name or a list of names; ``()``: none."""
     heart_time: float = DEFAULT_HEART_TIME
+    """Seconds of inbound silence before a heartbeat (:attr:`heart_msg`) is sent; every
+    inbound message restarts the count. Dict key ``heartTime`` (milliseconds)."""
     heart_msg: str | bytes = HEARTBEAT_PING
+    """The heartbeat: ``str`` goes out as a text frame, ``bytes`` as a binary frame.
+    Sent only on an open connection, never queued. Dict key ``heartMsg``."""
     is_reconnect: bool = True
+    """Reconnect after a connection is lost or fails. ``False``: the first such close
+    sends the socket to :attr:`State.CLOSED <heartsock.State.CLOSED>`. Dict key
+    ``isReconnect``; ``isRestory: true`` in the dict also turns it off."""
     reconnect_time: float = 5.0
+    """The base of the backoff, in seconds: the upper bound of the first exponential
+    delay, or the delay itself with ``backoff="fixed"``. Dict key ``reconnectTime``
+    (milliseconds)."""
     reconnect_count: int = 5
+    """Retries allowed after a connection is lost or fails (the first attempt is not
+    one); ``-1``: unlimited. When they are spent the socket goes to ``CLOSED``. The count
+    starts over after a connection stays up :attr:`min_uptime`. Dict key
+    ``reconnectCount``."""
     open_cb: Callable[..., Any] | None = None
+    """Called as ``open_cb(event)`` with a :class:`~heartsock.SocketEvent` each time a
+    connection opens, after the offline queue was flushed to it. Dict key ``openCb``."""
     close_cb: Callable[..., Any] | None = None
+    """Called as ``close_cb(event)`` once for every underlying socket that ends,
+    including those heartsock ends itself (codes 4000 and 4001) and the last one at
+    ``destroy()``. Dict key ``closeCb``."""
     message_cb: Callable[..., Any] | None = None
+    """Called as ``message_cb(data)`` for every message: ``str`` for a text frame,
+    ``bytes`` for a binary one (never a matched :attr:`pong_msg`). Dict key
+    ``messageCb``."""
     error_cb: Callable[..., Any] | None = None
+    """Called as ``error_cb(event)`` when the browser reports an error, or heartsock
+    raises one itself (a URL provider that failed, a full receive buffer: the event's
+    ``error``). Dict key ``errorCb``."""
     pong_timeout: float | None = None
+    """Seconds to wait, after a heartbeat, for proof of life (see :attr:`pong_msg`)
+    before the socket is abandoned with close code 4000 and replaced. ``None``: the
+    same as :attr:`heart_time` (see :attr:`effective_pong_timeout`)."""
     pong_msg: PongMatcher | None = None
+    """What answers a heartbeat. ``None``: any inbound message does, and is delivered.
+    A ``str`` or ``bytes``: only an equal message does, and it is not delivered. A
+    predicate ``(data) -> bool``: the messages it accepts do, and are not delivered.
+    Any message still restarts the :attr:`heart_time` count."""
     backoff: str | BackoffPolicy = "exponential"
+    """The delay before each retry. ``"exponential"``: full jitter,
+    :func:`exponential(reconnect_time, reconnect_max_time) <heartsock.exponential>`;
+    ``"fixed"``: :attr:`reconnect_time` every time (:func:`~heartsock.fixed`); or a
+    :data:`~heartsock.backoff.BackoffPolicy` ``(n) -> seconds``. ``n`` counts from 0:
+    the delay before retry ``n + 1``, the ``attempt`` that :attr:`reconnect_cb`
+    receives."""
     reconnect_max_time: float = 60.0
+    """The cap, in seconds, of the exponential backoff's interval."""
     min_uptime: float = 5.0
+    """Seconds a connection must stay open, and not in doubt (no heartbeat unanswered),
+    before the retry count starts over. A server that accepts and drops at once, or
+    accepts and never answers a heartbeat, is still backed off and its budget spent."""
     connect_timeout: float = 10.0
+    """Seconds a socket may stay connecting; then it is abandoned with close code 4001
+    and counts as a failed attempt."""
     max_queue: int = 1000
+    """Messages the offline queue holds while not open; one more makes ``send()`` raise
+    :class:`~heartsock.QueueFull`. ``0``: every send while not open raises."""
     max_recv_queue: int = 10000
+    """Messages buffered for ``recv()`` and ``async for``. Past it, messages still reach
+    :attr:`message_cb` and listeners; the first drop of each overflow is an ``error``
+    event, and every drop is counted in
+    :attr:`Socket.recv_dropped <heartsock.Socket.recv_dropped>`."""
     should_reconnect: Callable[..., Any] | None = None
+    """Called as ``should_reconnect(event)`` with the close event of a lost connection;
+    its truth decides whether to reconnect, instead of the default rule (reconnect
+    after any close but 1008, policy violation). An exception from it falls back to
+    the default rule."""
     reconnect_cb: Callable[..., Any] | None = None
+    """Called as ``reconnect_cb(attempt, delay)`` when retry number ``attempt``
+    (1, 2, …) is scheduled ``delay`` seconds ahead."""
     state_cb: Callable[..., Any] | None = None
+    """Called as ``state_cb(old, new)`` with two :class:`~heartsock.State` values on every
+    state change."""
 
     @property
     def effective_pong_timeout(self) -> float:

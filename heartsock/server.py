@@ -100,8 +100,8 @@ class Connection(Protocol):
         ...
 
 
-#: An application handler: receives the wrapped connection.
 Handler = Callable[["HeartbeatConnection"], Awaitable[None]]
+"""An application handler: a coroutine function that receives the wrapped connection."""
 
 
 def _check_message(name: str, value: object, *, optional: bool = False) -> None:

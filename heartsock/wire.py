@@ -34,7 +34,7 @@ Data = Union[str, bytes]
 """One WebSocket message: ``str`` for a text frame, ``bytes`` for a binary frame."""
 
 CLOSE_NORMAL = 1000
-"""Close code for sockets ended on the user's request (``destroy()``, ``create()``)."""
+"""Close code for sockets ended on the user's request (``destroy()``, ``create()``, ``onreconnect()``)."""
 CLOSE_POLICY_VIOLATION = 1008
 """Close code after which the default policy does not reconnect (policy violation)."""
 CLOSE_INTERNAL_ERROR = 1011
