@@ -103,7 +103,7 @@ class Machine:
         self._rand = rand
         self._backoff = _policy(options, rand)
         self._actions: list[Action] = []
-        self._events: deque[Event] = deque()
+        self.events: deque[Event] = deque()  # read by the driver; see pop_event()
         self._queue: deque[Data] = deque()
         self.heartbeat = HeartbeatTracker(
             options.heart_time, options.effective_pong_timeout, options.pong_msg, self._user_code_failed
@@ -146,7 +146,7 @@ class Machine:
 
     def pop_event(self) -> Event | None:
         """The next event to deliver, or ``None``; perform pending actions first."""
-        return self._events.popleft() if self._events else None
+        return self.events.popleft() if self.events else None
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` has something to do, or ``None``."""
@@ -228,7 +228,7 @@ class Machine:
         """
         if self.state is State.DESTROYED:
             return []
-        self._events.clear()
+        self.events.clear()
         self._end_current(CLOSE_NORMAL, _DESTROYED, now)
         self.retry_at = None
         self._set_state(State.DESTROYED, "destroy()")
@@ -248,12 +248,12 @@ class Machine:
         queue = self._queue
         while queue:
             self._actions.append(Send(socket_id, queue.popleft()))
-        self._events.append(Opened(SocketEvent("open", socket_id)))
+        self.events.append(Opened(SocketEvent("open", socket_id)))
 
     def socket_message(self, socket_id: int, data: Data, now: float) -> None:
         """A message arrived on ``socket_id``: proof of life; queued for the user unless it is a reply."""
         if socket_id == self.socket_id and self.state is State.OPEN and self.heartbeat.received(data, now):
-            self._events.append(data)
+            self.events.append(data)
 
     def socket_error(self, socket_id: int, now: float) -> None:
         """The browser reported an error on ``socket_id`` (a close event follows)."""
@@ -263,7 +263,7 @@ class Machine:
             reason = f"WebSocket error before the connection opened: {HANDSHAKE_FAILED}"
         else:
             reason = "WebSocket error"
-        self._events.append(ErrorRaised(SocketEvent("error", socket_id, reason=reason)))
+        self.events.append(ErrorRaised(SocketEvent("error", socket_id, reason=reason)))
 
     def socket_failed(self, socket_id: int, error: BaseException, now: float) -> None:
         """Socket ``socket_id`` could not even be created (a URL provider raised, a bad URL).
@@ -273,7 +273,7 @@ class Machine:
         """
         if socket_id != self.socket_id or self.state is not State.CONNECTING:
             return
-        self._events.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
+        self.events.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
         self.socket_id = 0
         self._after_loss(SocketEvent("close", socket_id, None, f"could not connect: {error}", False), now)
 
@@ -290,7 +290,7 @@ class Machine:
             reason = HANDSHAKE_FAILED
         self.socket_id = 0
         event = SocketEvent("close", socket_id, code, reason, was_clean)
-        self._events.append(SocketEnded(event))
+        self.events.append(SocketEnded(event))
         self._after_loss(event, now, handshake_failed)
 
     # ---- timer and browser hints ---------------------------------------------------------
@@ -355,10 +355,10 @@ class Machine:
             raise AssertionError(f"heartsock bug: no transition {old.name} --{trigger}--> {new.name}")
         self.state = new
         if old is not new:
-            self._events.append(StateChanged(old, new))
+            self.events.append(StateChanged(old, new))
 
     def _user_code_failed(self, what: str, error: Exception) -> None:
-        self._events.append(UserCodeFailed(what, error))
+        self.events.append(UserCodeFailed(what, error))
 
     def _ping(self, now: float) -> None:
         self.heartbeat.pinged(now)
@@ -375,7 +375,7 @@ class Machine:
         sid, self.socket_id = self.socket_id, 0
         event = SocketEvent("close", sid, code, reason, False)
         self._actions.append(Abandon(sid, code, reason))
-        self._events.append(SocketEnded(event))
+        self.events.append(SocketEnded(event))
         self._after_loss(event, now, handshake_failed)
 
     def _end_current(self, code: int, reason: str, now: float) -> None:
@@ -392,7 +392,7 @@ class Machine:
             self._forget_connection(now)
             self._actions.append(Abandon(sid, code, reason))
             if tell:
-                self._events.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
+                self.events.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
         self.socket_id = 0
 
     def _forget_connection(self, now: float) -> None:
@@ -457,10 +457,10 @@ class Machine:
         attempt = self.budget.spend()
         self.retry_at = now + delay
         self._set_state(State.RECONNECTING, trigger)
-        self._events.append(Retrying(attempt, delay))
+        self.events.append(Retrying(attempt, delay))
 
     def _give_up(self, event: SocketEvent, why: str) -> None:
         self.gave_up_because = why
         self.retry_at = None
         self._set_state(State.CLOSED, "gave up")
-        self._events.append(GaveUp(event.code, event.reason, why))
+        self.events.append(GaveUp(event.code, event.reason, why))

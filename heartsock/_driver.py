@@ -208,12 +208,31 @@ class Driver:
         self.run()
 
     def on_message(self, socket_id: int, data: Data) -> None:
-        """Socket ``socket_id`` received ``data``: the hot path."""
+        """Socket ``socket_id`` received ``data``: the hot path.
+
+        On a quiet socket — no run in progress, nothing pending, no heartbeat awaiting
+        its reply — the message is the only event the core can queue, and it moves no
+        deadline earlier: it is delivered at once, without the general loop or a re-arm.
+        Anything else (or anything the callback does) goes through :meth:`run`.
+        """
         self.messages_in += 1
         self.size_in += len(data)
-        self.machine.socket_message(socket_id, data, self.clock())
-        if not self._busy:
-            self.run()
+        machine = self.machine
+        events = machine.events
+        if self._busy or events or machine.has_actions or machine.heartbeat.ping_sent_at is not None:
+            machine.socket_message(socket_id, data, self.clock())
+            if not self._busy:
+                self.run()
+            return
+        machine.socket_message(socket_id, data, self.clock())
+        if events:
+            self._busy = True
+            try:
+                self._deliver_message(events.popleft())
+            finally:
+                self._busy = False
+            if events or machine.has_actions:
+                self.run()
 
     def on_error(self, socket_id: int) -> None:
         """The browser reported an error on socket ``socket_id``."""

@@ -39,17 +39,19 @@ opens = []
 sock = heartsock.Socket({server.url("/close/1012")!r}, reconnect_count=-1, backoff="fixed",
                         reconnect_time=0.001, heart_time=0.05, min_uptime=0, open_cb=lambda e: opens.append(1))
 await hstest.wait_for(lambda: len(opens) >= {CYCLES}, 60 * hstest.T, "{CYCLES} reconnect cycles")
-during = [len(sock._transport._sockets)]
+during = sock.stats()
 sock.destroy()
-fired = []
-sock._machine.handle_timer = lambda now: fired.append(now)
+opened_at_destroy = len(opens)
 await asyncio.sleep({0.3 * T})
-[len(opens), during, len(fired), sock._timer._handle is None, len(sock._transport._sockets), sock.state.name]
+after = sock.stats()
+row = [opened_at_destroy, len(opens), during.live_sockets, during.connections, after.live_sockets]
+row + [after.live_proxies, sock.state.name]
 """
     )
-    opens, during, fired, timer_idle, sockets_left, state = result
-    assert opens >= CYCLES and during[0] <= 1
-    assert fired == 0 and timer_idle and sockets_left == 0 and state == "DESTROYED"
+    opens, opens_later, during_sockets, connections, sockets_left, proxies_left, state = result
+    assert opens >= CYCLES and during_sockets <= 1 and connections == opens
+    # heartsock's own count: every proxy it made (handlers, timer, listeners) was destroyed
+    assert opens_later == opens and sockets_left == 0 and proxies_left == 0 and state == "DESTROYED"
     py.run("import gc\ngc.collect()\n''")
     after = py.js(LIVE_PROXIES)
     if after != baseline:
