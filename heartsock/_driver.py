@@ -225,14 +225,19 @@ class Driver:
                 self.run()
             return
         machine.socket_message(socket_id, data, self.clock())
-        if events:
-            self._busy = True
-            try:
-                self._deliver_message(events.popleft())
-            finally:
-                self._busy = False
-            if events or machine.has_actions:
-                self.run()
+        if not events:
+            return  # a heartbeat reply, or a stale socket's message
+        if len(events) > 1 or events[0] is not data:  # the core had more to say (a pong_msg predicate raised)
+            self.run()
+            return
+        events.popleft()
+        self._busy = True
+        try:
+            self._deliver_message(data)
+        finally:
+            self._busy = False
+        if events or machine.has_actions:
+            self.run()
 
     def on_error(self, socket_id: int) -> None:
         """The browser reported an error on socket ``socket_id``."""
