@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-MICROPIP := micropip==0.11.1
+MICROPIP := devtools/micropip.txt
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -31,10 +31,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-# micropip is not in the npm pyodide package: take the wheel PyPI publishes.
-vendor/.installed: $(VENV)/.installed node_modules/.installed Makefile devtools/vendor.py
+# micropip is not in the npm pyodide package: take the wheel PyPI publishes, checked
+# against the hash in $(MICROPIP) (by pip here, and again by devtools/vendor.py).
+vendor/.installed: $(VENV)/.installed node_modules/.installed Makefile devtools/vendor.py $(MICROPIP)
 	rm -rf vendor/wheels && mkdir -p vendor/wheels
-	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.14 --dest vendor/wheels $(MICROPIP)
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.14 --require-hashes \
+		--dest vendor/wheels -r $(MICROPIP)
 	$(PY) -m devtools.vendor
 	touch $@
 
@@ -45,6 +47,17 @@ lint: $(VENV)/.installed
 
 wheel: $(VENV)/.installed
 	rm -rf dist && $(PY) -m build --no-isolation --outdir dist . >/dev/null
+
+# An offline folder for your own page (pyodide/, pyscript/, wheels/, the quick-start
+# page from examples/bundle/): make bundle DEST=mysite && python3 -m http.server -d mysite 8731
+ifneq ($(filter bundle,$(MAKECMDGOALS)),)
+ifeq ($(strip $(DEST)),)
+$(error make bundle needs DEST, the folder to write: make bundle DEST=mysite)
+endif
+endif
+.PHONY: bundle
+bundle: setup wheel
+	$(PY) -m devtools.bundle --wheel dist/heartsock-*-py3-none-any.whl "$(DEST)"
 
 test: setup lint wheel
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
