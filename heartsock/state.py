@@ -1,13 +1,29 @@
 """The life cycle of a :class:`~heartsock.Socket`, as one enum.
 
-::
+Every state change, as ``OLD --trigger--> NEW`` (the core allows exactly these; see
+``heartsock._transitions``)::
 
-    CONNECTING ──open──▶ OPEN ──lost / heartbeat timeout──▶ RECONNECTING ──retry──▶ CONNECTING
-        │                                                       │
-        └──failed / connect timeout──▶ RECONNECTING             │ (offline: waits for "online")
-                                                                ▼
-    gave up (retries spent, final close code, reconnect off) ─▶ CLOSED ──create()──▶ CONNECTING
-    destroy() from any state ─▶ DESTROYED (final)
+    CONNECTING    --opened-->         OPEN
+    CONNECTING    --lost-->           RECONNECTING
+    CONNECTING    --gave up-->        CLOSED
+    OPEN          --lost-->           RECONNECTING
+    OPEN          --gave up-->        CLOSED
+    RECONNECTING  --retry-->          CONNECTING
+    OPEN          --create()-->       CONNECTING
+    RECONNECTING  --create()-->       CONNECTING
+    CLOSED        --create()-->       CONNECTING
+    CONNECTING    --onreconnect()-->  RECONNECTING
+    OPEN          --onreconnect()-->  RECONNECTING
+    CLOSED        --onreconnect()-->  RECONNECTING
+    CONNECTING    --destroy()-->      DESTROYED
+    OPEN          --destroy()-->      DESTROYED
+    RECONNECTING  --destroy()-->      DESTROYED
+    CLOSED        --destroy()-->      DESTROYED
+
+``lost``: the connection closed, failed to start, timed out connecting or missed its
+heartbeat, and a retry is scheduled (or waits for the browser to be online). ``gave
+up``: the same, with no retry left (retries spent, a final close code, reconnect off).
+``create()`` from ``CONNECTING`` and ``onreconnect()`` from ``RECONNECTING`` stay put.
 """
 
 from __future__ import annotations
