@@ -7,6 +7,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The unit tier's own virtualenv: pytest and hypothesis only, which proves it needs nothing else.
+UNIT_VENV := .venv-unit
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MICROPIP := devtools/micropip.txt
@@ -25,6 +27,11 @@ $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(UNIT_VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(UNIT_VENV)
+	$(UNIT_VENV)/bin/python -m pip install --quiet $$(grep -E '^(pytest|hypothesis)==' requirements-dev.txt)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -59,9 +66,15 @@ endif
 bundle: setup wheel
 	$(PY) -m devtools.bundle --wheel dist/heartsock-*-py3-none-any.whl "$(DEST)"
 
-test: setup lint wheel
+# The tiers run as separate pytest sessions, each with what it needs: unit (the pure core
+# and Socket on a fake runtime; pytest + hypothesis only), tooling (heartsock.server,
+# packaging, docs, config; the dev tools), browser and e2e (Playwright + Chromium).
+test: setup lint wheel $(UNIT_VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
-	$(PY) -m pytest tests
+	$(UNIT_VENV)/bin/python -m pytest tests/unit
+	$(PY) -m pytest tests/tooling
+	$(PY) -m pytest tests/browser
+	$(PY) -m pytest tests/e2e
 
 # The API reference, built from the docstrings (mkdocs.yml, docs/): writes site/. It fails
 # for a broken cross-reference, or a public name without a docstring or on no page.
@@ -69,8 +82,8 @@ test: setup lint wheel
 docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-unit: $(VENV)/.installed
-	$(PY) -m pytest tests/unit
+unit: $(UNIT_VENV)/.installed
+	$(UNIT_VENV)/bin/python -m pytest tests/unit
 
 browser: setup wheel
 	$(PY) -m pytest tests/browser
@@ -82,4 +95,4 @@ bench: setup wheel
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) node_modules vendor dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UNIT_VENV) node_modules vendor dist build site .pytest_cache .mypy_cache .ruff_cache

@@ -7,12 +7,14 @@ Pyodide (``devtools/pages/harness.html``) and runs Python in it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = Path(os.environ.get("HEARTSOCK_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -36,6 +38,17 @@ def launch(playwright: Playwright, extra_args: list[str] | None = None) -> Brows
     if not CHROMIUM.exists():
         raise MissingBrowser(f"{CHROMIUM} not found: install Debian's chromium (`make setup`)")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS + (extra_args or []), headless=True)
+
+
+@contextlib.contextmanager
+def chromium(extra_args: list[str] | None = None) -> Iterator[Browser]:
+    """Playwright and headless Chromium for a ``with`` block (one per test session)."""
+    with sync_playwright() as playwright:
+        browser = launch(playwright, extra_args)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 _RUN = """async (code) => {
