@@ -13,6 +13,10 @@ Routes (the first path segment): ``/echo`` (default) echoes, ``/sink`` only reco
 ``"done"``, ``/pushbin/<count>/<size>`` the same in binary. Every route records what
 it receives; all but ``/silent`` answer the heartbeat (``"ping"`` → ``"pong"``) unless
 the server is silent.
+
+Heartbeats are answered by :mod:`heartsock.server` — the companion users deploy — so the
+browser tier exercises it: routes see application messages only, and the fault server
+records each heartbeat through its ``on_ping`` hook and silences it with ``answering``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-Data = Union[str, bytes]
+from heartsock.server import Heartbeat, HeartbeatConnection
+from heartsock.wire import HEARTBEAT_PING, HEARTBEAT_PONG, Data
+
 Route = Callable[["Peer"], Awaitable[None]]
 HttpHandler = Callable[[ServerConnection, Request], Union[Response, None, Awaitable[Union[Response, None]]]]
 
@@ -41,7 +47,7 @@ class Peer:
     id: int
     path: str
     opened_at: float
-    connection: ServerConnection = field(repr=False)
+    connection: HeartbeatConnection = field(repr=False)
     server: FaultServer = field(repr=False)
     received: list[Data] = field(default_factory=list)
     pings: list[float] = field(default_factory=list)
@@ -54,6 +60,12 @@ class Peer:
         """Everything received except heartbeats."""
         return [m for m in self.received if m != self.server.ping_msg]
 
+    def heard_ping(self, now: float) -> None:
+        """A heartbeat arrived (called before heartsock.server answers it, unless silenced)."""
+        self.received.append(self.server.ping_msg)
+        self.pings.append(now)
+        self.connection.answering = self.answer_pings and not self.server.silent
+
     async def send(self, data: Data) -> None:
         """Send ``data`` unless the server is silent."""
         if not self.server.silent:
@@ -63,14 +75,8 @@ class Peer:
         return self._iterate()
 
     async def _iterate(self) -> Any:
-        loop = asyncio.get_running_loop()
-        async for message in self.connection:
+        async for message in self.connection:  # application messages: heartbeats never show up
             self.received.append(message)
-            if message == self.server.ping_msg:
-                self.pings.append(loop.time())
-                if self.answer_pings:
-                    await self.send(self.server.pong_msg)
-                continue
             yield message
 
 
@@ -128,8 +134,8 @@ class FaultServer:
         http: HttpHandler | None = None,
         origins: list[str | None] | None = None,
         max_size: int = 2**20,
-        ping_msg: Data = "ping",
-        pong_msg: Data = "pong",
+        ping_msg: Data = HEARTBEAT_PING,
+        pong_msg: Data = HEARTBEAT_PONG,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
@@ -139,6 +145,9 @@ class FaultServer:
         self.origins = origins
         self.max_size = max_size
         self.ping_msg, self.pong_msg = ping_msg, pong_msg
+        # heartsock.server answers heartbeats; this server never closes a silent peer itself.
+        self.heartbeat = Heartbeat(ping=ping_msg, pong=pong_msg, timeout=None, on_ping=self._on_ping)
+        self._peer_of: dict[int, Peer] = {}
         self.silent = False
         self.peers: list[Peer] = []
         self.handshakes: list[tuple[float, str, str]] = []  # (time, path, "accepted"|"refused"|"hung")
@@ -151,7 +160,7 @@ class FaultServer:
     async def start(self) -> None:
         """Start listening (on the same port as before, after a :meth:`stop`)."""
         self._server = await serve(
-            self._handle,
+            self.heartbeat.wrap(self._handle),
             self.host,
             self.port,
             process_request=self._process_request,
@@ -249,11 +258,18 @@ class FaultServer:
         self.handshakes.append((loop.time(), request.path, "accepted"))
         return None
 
-    async def _handle(self, connection: ServerConnection) -> None:
+    def _on_ping(self, connection: HeartbeatConnection) -> None:
+        peer = self._peer_of.get(id(connection))
+        if peer is not None:
+            peer.heard_ping(asyncio.get_running_loop().time())
+
+    async def _handle(self, connection: HeartbeatConnection) -> None:
         loop = asyncio.get_running_loop()
-        path = connection.request.path if connection.request else "/"
+        request = connection.request
+        path = request.path if request else "/"
         peer = Peer(len(self.peers) + 1, path, loop.time(), connection, self)
         self.peers.append(peer)
+        self._peer_of[id(connection)] = peer
         route = self.routes[path.strip("/").split("/")[0].split("?")[0]]
         try:
             await route(peer)
@@ -263,6 +279,7 @@ class FaultServer:
             await connection.wait_closed()
             peer.closed_at = loop.time()
             peer.close_code = connection.close_code
+            del self._peer_of[id(connection)]
 
 
 class ThreadedFaultServer:
@@ -293,6 +310,24 @@ class ThreadedFaultServer:
     def peers(self, path_prefix: str = "") -> list[Peer]:
         """A snapshot of the peers whose path starts with ``path_prefix``."""
         return self.call(lambda: [p for p in self.server.peers if p.path.startswith(path_prefix)])
+
+    def closed_peers(self, path_prefix: str = "", timeout: float = 5.0) -> list[Peer]:
+        """The peers of :meth:`peers`, once the server has seen each of them close.
+
+        A client's close reaches the server a moment after the client's call returns;
+        this waits (up to ``timeout`` seconds) for that, instead of reading too early.
+
+        Raises:
+            TimeoutError: some peer was still open after ``timeout`` seconds.
+        """
+
+        async def closed() -> list[Peer]:
+            peers = [p for p in self.server.peers if p.path.startswith(path_prefix)]
+            while any(p.closed_at is None for p in peers):  # set by each peer's handler on close
+                await asyncio.sleep(0.005)
+            return peers
+
+        return self.call(closed, timeout=timeout)
 
     def reset(self) -> None:
         """Forget every peer and fault, and make sure the server is listening."""

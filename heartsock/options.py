@@ -201,6 +201,18 @@ def positive_seconds(name: str, value: object) -> float:
     return _number(name, value, positive=True)
 
 
+def message(name: str, value: object) -> str | bytes:
+    """Validate a message option named ``name``: ``str`` or ``bytes``."""
+    if not isinstance(value, (str, bytes)):
+        raise ConfigTypeError(f"{name} must be str or bytes, got {type(value).__name__}")
+    return value
+
+
+def integer(name: str, value: object, *, minimum: int) -> int:
+    """Validate an integer named ``name`` of at least ``minimum``."""
+    return _integer(name, value, minimum=minimum)
+
+
 def _integer(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigTypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -286,10 +298,7 @@ def _validate(raw: dict[str, object]) -> Options:
     values["is_reconnect"] = is_reconnect and not is_restory
 
     if "heart_msg" in raw:
-        heart_msg = raw.pop("heart_msg")
-        if not isinstance(heart_msg, (str, bytes)):
-            raise ConfigTypeError(f"heart_msg must be str or bytes, got {type(heart_msg).__name__}")
-        values["heart_msg"] = heart_msg
+        values["heart_msg"] = message("heart_msg", raw.pop("heart_msg"))
     if (pong_msg := raw.pop("pong_msg", None)) is not None:
         if not (isinstance(pong_msg, (str, bytes)) or callable(pong_msg)):
             raise ConfigTypeError(

@@ -51,13 +51,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigError, ConfigTypeError
+from .options import integer, message, positive_seconds
 from .wire import CLOSE_HEARTBEAT_TIMEOUT, CLOSE_INTERNAL_ERROR, HEARTBEAT_PING, HEARTBEAT_PONG, Data
 
 if TYPE_CHECKING:
@@ -107,20 +107,13 @@ Handler = Callable[["HeartbeatConnection"], Awaitable[None]]
 def _check_message(name: str, value: object, *, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if not isinstance(value, (str, bytes)):
-        allowed = "str or bytes" + (", or None" if optional else "")
-        raise ConfigTypeError(f"{name} must be {allowed}, got {type(value).__name__}")
-    if not value:
+    if not message(name, value):
         raise ConfigError(f"{name} must not be empty")
 
 
 def _check_seconds(name: str, value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigTypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be greater than 0 (or None to turn it off), got {value!r}")
+    if value is not None:
+        positive_seconds(name, value)
 
 
 @dataclass(frozen=True)
@@ -142,6 +135,8 @@ class Heartbeat:
             "heartbeat timeout").
         close_reason: the close reason sent with it.
         max_queue: application messages buffered until the handler reads them.
+        on_ping: called with the :class:`HeartbeatConnection` for every heartbeat that
+            arrives, before it is answered (metrics, tests); what it raises is logged.
     """
 
     ping: Data = HEARTBEAT_PING
@@ -151,6 +146,7 @@ class Heartbeat:
     close_code: int = CLOSE_HEARTBEAT_TIMEOUT
     close_reason: str = "heartbeat timeout"
     max_queue: int = 64
+    on_ping: Callable[[HeartbeatConnection], object] | None = None
 
     def __post_init__(self) -> None:
         _check_message("ping", self.ping)
@@ -164,8 +160,9 @@ class Heartbeat:
             raise ConfigError(f"close_code must be 1000, 1001, 1008, 1011 or in 3000-4999, got {code}")
         if not isinstance(self.close_reason, str) or len(self.close_reason.encode()) > 123:
             raise ConfigError("close_reason must be a str of at most 123 UTF-8 bytes")
-        if isinstance(self.max_queue, bool) or not isinstance(self.max_queue, int) or self.max_queue < 1:
-            raise ConfigError(f"max_queue must be an int of at least 1, got {self.max_queue!r}")
+        integer("max_queue", self.max_queue, minimum=1)
+        if self.on_ping is not None and not callable(self.on_ping):
+            raise ConfigTypeError(f"on_ping must be callable or None, got {type(self.on_ping).__name__}")
 
     def is_ping(self, message: Data) -> bool:
         """Whether ``message`` is a heartbeat (same value and same type as :attr:`ping`)."""
@@ -280,6 +277,8 @@ class HeartbeatConnection:
         probes: how many times the connection was silent and got probed.
         timed_out: whether the watchdog closed the connection for silence.
         last_seen: the event loop's time of the last proof of life.
+        answering: whether heartbeats are answered (``True``); set it to ``False`` to
+            play a peer that went quiet (fault injection, tests).
     """
 
     def __init__(self, connection: Connection, heartbeat: Heartbeat | None = None) -> None:
@@ -289,6 +288,7 @@ class HeartbeatConnection:
         self.probes = 0
         self.timed_out = False
         self.last_seen = 0.0
+        self.answering = True
         self._inbox = _Inbox(self.heartbeat.max_queue)
         self._closed_exc: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,7 +402,12 @@ class HeartbeatConnection:
                 self._life.set()
                 if hb.is_ping(message):
                     self.heartbeats += 1
-                    if hb.pong is not None:
+                    if hb.on_ping is not None:
+                        try:
+                            hb.on_ping(self)
+                        except Exception:
+                            log.exception("on_ping raised")
+                    if hb.pong is not None and self.answering:
                         await self.connection.send(hb.pong)
                     continue
                 await self._inbox.put(message)

@@ -60,7 +60,7 @@ states
 """
     )
     assert result == ["x", "DESTROYED", "DESTROYED"]
-    assert [p.close_code for p in server.peers("/echo")] == [1000, 1000]
+    assert [p.close_code for p in server.closed_peers("/echo")] == [1000, 1000]
 
 
 def test_connect_raises_connection_failed_with_last_close(py: PyPage, server: ThreadedFaultServer) -> None:
