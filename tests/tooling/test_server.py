@@ -8,7 +8,6 @@ runs); intervals are tenths of a second, so the whole module takes a few seconds
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import subprocess
@@ -28,9 +27,8 @@ R = TypeVar("R")
 
 
 def run(coro: Coroutine[Any, Any, R]) -> R:
-    """``asyncio.run(coro)`` on a fresh thread, with a 20 s limit."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=20)
+    """``asyncio.run(coro)`` with a 20 s limit."""
+    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
 @contextlib.asynccontextmanager
@@ -347,3 +345,51 @@ def test_importing_heartsock_does_not_import_websockets() -> None:
     """`import heartsock` and `import heartsock.server` work without loading websockets."""
     code = "import sys, heartsock, heartsock.server; assert 'websockets' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_on_ping_sees_every_heartbeat_and_answering_false_silences_the_reply() -> None:
+    """on_ping is called for each heartbeat before it is answered; answering=False stops the pongs"""
+    rec = Recorder()
+    seen: list[int] = []
+
+    def on_ping(conn: HeartbeatConnection) -> None:
+        seen.append(conn.heartbeats)
+        conn.answering = conn.heartbeats < 2  # answer the first heartbeat only
+
+    async def main() -> list[str | bytes]:
+        async with running(rec, on_ping=on_ping) as url, client(url) as ws:
+            for message in ["ping", "hello", "ping"]:
+                await ws.send(message)
+            return await drain(ws, 0.3)
+
+    got = run(main())
+    assert seen == [1, 2]
+    assert sorted(got, key=str) == ["hello", "pong"]
+    assert rec.seen == ["hello"]
+
+
+def test_on_ping_that_raises_is_logged_and_the_heartbeat_still_answered(caplog: pytest.LogCaptureFixture) -> None:
+    """a failing on_ping hook is logged by heartsock.server and does not break the connection"""
+    rec = Recorder()
+
+    def on_ping(conn: HeartbeatConnection) -> None:
+        raise RuntimeError("hook bug")
+
+    async def main() -> list[str | bytes]:
+        async with running(rec, on_ping=on_ping) as url, client(url) as ws:
+            await ws.send("ping")
+            await ws.send("after")
+            return await drain(ws, 0.3)
+
+    with caplog.at_level("ERROR", logger="heartsock.server"):
+        got = run(main())
+    assert sorted(got, key=str) == ["after", "pong"]
+    assert any("on_ping raised" in r.getMessage() for r in caplog.records)
+
+
+def test_on_ping_must_be_callable() -> None:
+    """Heartbeat(on_ping=...) rejects a non-callable, naming the setting"""
+    from heartsock import ConfigTypeError
+
+    with pytest.raises(ConfigTypeError, match="on_ping"):
+        Heartbeat(on_ping=42)  # type: ignore[arg-type]
