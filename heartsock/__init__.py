@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from ._connect import Connecting, connect
 from .backoff import exponential, fixed
 from .errors import (
     ConfigError,
@@ -30,7 +31,7 @@ from .errors import (
 from .events import SocketEvent
 from .heart import Heart
 from .options import Options
-from .socket import Connecting, Socket, connect
+from .socket import Socket
 from .state import State
 from .stats import Stats
 from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, Data

@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
 from ._dispatch import EVENTS, Listeners
 from ._driver import Driver
+from ._json import decode_json
 from ._runtime import Runtime
-from .errors import ConfigError, ConfigTypeError, ConnectionFailed, DecodeError, SocketClosed
+from .errors import ConfigError, ConfigTypeError, ConnectionFailed, SocketClosed
 from .events import SocketEvent
 from .options import Options, parse_options
 from .state import State
 from .stats import Stats
 from .wire import Data
 
-__all__ = ["Connecting", "Socket", "connect"]
+__all__ = ["Socket"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SEND_TYPES = (str, bytes, bytearray, memoryview)
 _DRAIN_POLL = 0.005  # seconds between bufferedAmount checks in drain()
-_TRUNCATE = 200  # characters of bad JSON quoted in DecodeError
-_MAX_JSON_DEPTH = 1000  # nesting recv_json() decodes; deeper JSON is a DecodeError, not a crash
 
 
 def _default_runtime() -> Runtime:
@@ -324,15 +323,9 @@ class Socket:
 
         Raises:
             DecodeError: (a ``ValueError``) the message is not JSON, or nests deeper than
-                1000 levels; the socket is fine.
+                500 levels; the socket is fine.
         """
-        data = await self.recv()
-        try:
-            return _decode_json(data)
-        except (ValueError, RecursionError) as exc:
-            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-            shown = text if len(text) <= _TRUNCATE else text[:_TRUNCATE] + f"… ({len(text)} characters)"
-            raise DecodeError(f"recv_json(): the message is not JSON ({exc}): {shown!r}") from None
+        return decode_json(await self.recv(), "recv_json()")
 
     def send_json(self, obj: Any) -> bool:
         """Send ``obj`` encoded as a JSON text message; see :meth:`send`."""
@@ -379,78 +372,9 @@ class Socket:
             why = self._machine.gave_up_because
             raise ConnectionFailed(f"the socket gave up: {why} (last close: {code} {reason!r})", code, reason)
 
+    def _buffer_from_the_start(self) -> None:
+        """Buffer every message for :meth:`recv` from now on (sockets made by ``connect()``)."""
+        self._driver.inbox.enabled = True
+
     def __repr__(self) -> str:
         return f"<heartsock.Socket {self._driver.url or '(url provider)'} {self._machine.state.name}>"
-
-
-def _decode_json(data: Data) -> Any:
-    """``json.loads`` that refuses nesting deeper than ``_MAX_JSON_DEPTH`` before it recurses.
-
-    The decoder recurses once per level; in Pyodide a message nested ~10 000 deep exhausts
-    the JavaScript stack and kills the interpreter, so depth is checked first, in a loop.
-    """
-    text = data if isinstance(data, str) else data.decode("utf-8")
-    if text.count("[") + text.count("{") > _MAX_JSON_DEPTH:
-        depth = 0
-        in_string = escaped = False
-        for ch in text:
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch in "[{":
-                depth += 1
-                if depth > _MAX_JSON_DEPTH:
-                    raise ValueError(f"nested deeper than {_MAX_JSON_DEPTH} levels")
-            elif ch in "]}":
-                depth -= 1
-    return json.loads(text)
-
-
-class Connecting:
-    """What :func:`connect` returns: ``await`` it, or use it with ``async with``."""
-
-    def __init__(self, url_or_options: object, runtime: Runtime | None, options: Mapping[str, Any]) -> None:
-        self._args = (url_or_options, runtime, dict(options))
-        self._socket: Socket | None = None
-
-    async def _open(self) -> Socket:
-        url_or_options, runtime, options = self._args
-        sock = Socket(url_or_options, runtime=runtime, **options)
-        sock._driver.inbox.enabled = True  # buffer for recv() from the very first message
-        try:
-            await sock.wait_open()
-        except BaseException:
-            sock.destroy()
-            raise
-        return sock
-
-    def __await__(self) -> Generator[Any, None, Socket]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> Socket:
-        self._socket = await self._open()
-        return self._socket
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._socket is not None:
-            self._socket.destroy()
-
-
-def connect(url_or_options: object = None, /, *, runtime: Runtime | None = None, **options: Any) -> Connecting:
-    """Open a :class:`Socket` and wait until its first connection is open.
-
-    ``sock = await connect(url, ...)`` or ``async with connect(url, ...) as sock:``
-    (the socket is destroyed when the block exits, also on errors and cancellation).
-    Takes the same arguments as :class:`Socket`.
-
-    Raises:
-        ConnectionFailed: the socket gave up before it ever opened (``.code`` and
-            ``.reason`` of the last close).
-    """
-    return Connecting(url_or_options, runtime, options)
