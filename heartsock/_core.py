@@ -36,7 +36,6 @@ The parts: :class:`~heartsock._heartbeat.HeartbeatTracker` (ping, reply, latency
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 
@@ -57,7 +56,6 @@ from ._outputs import (
     UserCodeFailed,
 )
 from ._transitions import allowed
-from .backoff import BackoffPolicy, exponential, fixed
 from .errors import QueueFull, SocketClosed
 from .events import SocketEvent
 from .options import Options
@@ -80,15 +78,6 @@ HANDSHAKE_FAILED = (
 _DESTROYED = "destroyed"
 
 
-def _policy(options: Options, rand: Callable[[], float]) -> BackoffPolicy:
-    if options.backoff == "exponential":
-        return exponential(options.reconnect_time, options.reconnect_max_time, rand)
-    if options.backoff == "fixed":
-        return fixed(options.reconnect_time)
-    assert callable(options.backoff)
-    return options.backoff
-
-
 class Machine:
     """The connection state machine; see the module docstring for the calling protocol.
 
@@ -101,14 +90,13 @@ class Machine:
     def __init__(self, options: Options, rand: Callable[[], float]) -> None:
         self._opt = options
         self._rand = rand
-        self._backoff = _policy(options, rand)
         self._actions: list[Action] = []
         self.events: deque[Event] = deque()  # read by the driver; see pop_event()
         self._queue: deque[Data] = deque()
         self.heartbeat = HeartbeatTracker(
             options.heart_time, options.effective_pong_timeout, options.pong_msg, self._user_code_failed
         )
-        self.budget = RetryBudget(options.reconnect_count, options.min_uptime)
+        self.budget = RetryBudget(options, rand, self._user_code_failed)
         self.state = State.CONNECTING
         self.socket_id = 0  # the current underlying socket; 0 = none
         self._last_id = 0
@@ -445,15 +433,7 @@ class Machine:
         return event.code != CLOSE_POLICY_VIOLATION
 
     def _schedule_retry(self, now: float, trigger: str) -> None:
-        try:
-            delay = float(self._backoff(self.budget.used))
-        except Exception as exc:
-            self._user_code_failed("the backoff policy raised; waiting reconnect_time instead", exc)
-            delay = self._opt.reconnect_time
-        if not math.isfinite(delay) or delay < 0:
-            error = ValueError(f"the backoff policy returned {delay!r}, not a finite number of seconds >= 0")
-            self._user_code_failed("waiting reconnect_time instead", error)
-            delay = self._opt.reconnect_time
+        delay = self.budget.next_delay()
         attempt = self.budget.spend()
         self.retry_at = now + delay
         self._set_state(State.RECONNECTING, trigger)
