@@ -177,7 +177,7 @@ def test_sphinx_roles_become_cross_references_to_canonical_paths() -> None:
     create = package["socket.Socket.create"]
     assert roles.convert(":meth:`destroy`", create) == "[`destroy()`][heartsock.socket.Socket.destroy]"
     assert roles.convert(":class:`~heartsock.Socket`", create) == "[`Socket`][heartsock.socket.Socket]"
-    assert roles.convert(":func:`connect`", create) == "[`connect()`][heartsock.socket.connect]"
+    assert roles.convert(":func:`connect`", create) == "[`connect()`][heartsock._connect.connect]"
     assert (
         roles.convert(":attr:`the state <heartsock.State.OPEN>`", create) == "[`the state`][heartsock.state.State.OPEN]"
     )
