@@ -12,14 +12,17 @@ from __future__ import annotations
 import http.server
 import json
 import mimetypes
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
-PYSCRIPT_DIR = ROOT / "node_modules" / "@pyscript" / "core" / "dist"
+#: Where ``npm ci`` put the packages (``HEARTSOCK_NODE_MODULES`` overrides it, for the guard tests).
+NODE_MODULES = Path(os.environ.get("HEARTSOCK_NODE_MODULES", ROOT / "node_modules"))
+PYODIDE_DIR = NODE_MODULES / "pyodide"
+PYSCRIPT_DIR = NODE_MODULES / "@pyscript" / "core" / "dist"
 HEARTSOCK_DIR = ROOT / "heartsock"
 MICROPIP_DIR = ROOT / "vendor" / "wheels"
 PYODIDE_OVERLAY = ROOT / "vendor" / "pyodide"  # micropip + a lock recording its hash (devtools/vendor.py)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +13,9 @@ import pytest
 
 from devtools import browser as browser_module
 from devtools import static
-from tests import conftest
+from devtools.static import ROOT
+
+PROBE = "test_text_and_binary_round_trip"  # any browser test: it needs the browser and the assets
 
 
 def test_missing_chromium_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,11 +40,30 @@ def test_missing_pyscript_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path:
         static.check_assets()
 
 
-def test_fixtures_use_the_guards() -> None:
-    """the session fixtures call the guards, so a missing browser or asset errors every browser test."""
-    source = Path(conftest.__file__).read_text()
-    assert "check_assets()" in source and "launch(playwright)" in source
-    assert "pytest.skip" not in source and "mark.skip" not in source
+@pytest.mark.parametrize(
+    "missing", [{"HEARTSOCK_CHROMIUM": "/nonexistent/chromium"}, {"HEARTSOCK_NODE_MODULES": "/nonexistent"}]
+)
+def test_a_browser_test_errors_when_its_browser_or_assets_are_missing(missing: dict[str, str]) -> None:
+    """a browser test run without Chromium, or without the vendored files, is an error, not a skip or a pass."""
+    env = {**os.environ, **missing}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"{ROOT}/tests/browser/test_basic.py::{PROBE}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0, result.stdout
+    assert re.search(r"\b1 error\b", result.stdout) and "skipped" not in result.stdout, result.stdout[-2000:]
 
 
 def test_static_server_refuses_path_traversal(tmp_path: Path) -> None:
