@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import heartsock
-from heartsock import ConfigError, ConfigTypeError, HeartsockError, Socket, State
+from heartsock import Socket, State
 from heartsock.options import SEED_KEYS
 from heartsock.testing import FakeRuntime
 
@@ -146,12 +146,6 @@ def test_url_may_be_wss() -> None:
 
 
 # ---- validation -----------------------------------------------------------------------
-
-
-def test_error_classes_subclass_builtins() -> None:
-    """ConfigError is a ValueError, ConfigTypeError a TypeError, both HeartsockErrors"""
-    assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, HeartsockError)
-    assert issubclass(ConfigTypeError, TypeError) and issubclass(ConfigTypeError, HeartsockError)
 
 
 @pytest.mark.parametrize(
@@ -368,6 +362,6 @@ def test_url_provider_callable_is_accepted() -> None:
 
 def test_socket_is_exported() -> None:
     """the public names of the contract are importable from heartsock"""
-    from heartsock import Heart, HeartsockError, Socket, State, UnsupportedError  # noqa: F401
+    from heartsock import Heart, Socket, State, UnsupportedError  # noqa: F401
 
     assert heartsock.Socket is Socket

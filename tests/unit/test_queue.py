@@ -112,13 +112,6 @@ def test_max_queue_zero_means_every_send_while_not_open_raises() -> None:
     assert rt.net.sent(1) == ["y"]
 
 
-def test_queue_full_is_a_heartsock_error() -> None:
-    """QueueFull is a HeartsockError"""
-    from heartsock import HeartsockError
-
-    assert issubclass(QueueFull, HeartsockError)
-
-
 def test_send_after_destroy_raises_socket_closed() -> None:
     """send() after destroy() raises SocketClosed"""
     sock, rt, _ = make_socket()
