@@ -74,7 +74,12 @@ class Listeners:
     def __init__(self, callbacks: dict[str, Callable[..., Any] | None], report: Reporter) -> None:
         self.callbacks = callbacks
         self.report = report
+        self.generation = 0  # bumped by cut(): an event being delivered stops there
         self._added: dict[str, list[Callable[..., Any]]] = {name: [] for name in EVENTS}
+
+    def cut(self) -> None:
+        """Stop delivering the event in progress (``destroy()`` was called from a callback)."""
+        self.generation += 1
 
     def add(self, event: str, fn: Callable[..., Any]) -> None:
         """Add a listener for ``event`` (after those already there)."""
@@ -89,13 +94,19 @@ class Listeners:
         return True
 
     def emit(self, event: str, *args: Any) -> None:
-        """Call the event's callback, then its listeners in registration order."""
+        """Call the event's callback, then its listeners in registration order.
+
+        If one of them calls :meth:`cut` (``destroy()``), the rest are not called.
+        """
         cb = self.callbacks[event]
+        generation = self.generation
         if cb is not None:
             self.call(cb, args)
         added = self._added[event]
         if added:
             for fn in tuple(added):
+                if self.generation != generation:
+                    return
                 self.call(fn, args)
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

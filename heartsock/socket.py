@@ -30,6 +30,16 @@ _SEND_TYPES = (str, bytes, bytearray, memoryview)
 _DRAIN_POLL = 0.005  # seconds between bufferedAmount checks in drain()
 
 
+def _check_utf8(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"send(): the text has a lone surrogate at index {exc.start} ({text[exc.start]!r}), which is not "
+            "valid UTF-8 (the browser would send U+FFFD in its place); nothing was sent"
+        ) from None
+
+
 def _default_runtime() -> Runtime:
     from ._browser import browser_runtime
 
@@ -96,12 +106,17 @@ class Socket:
 
         Raises:
             ConfigTypeError: (a ``TypeError``) ``data`` is not ``str`` or bytes-like.
+            ConfigError: (a ``ValueError``) ``data`` is a ``str`` that is not valid UTF-8
+                (a lone surrogate), which the browser would silently send as U+FFFD.
             QueueFull: not open, and ``max_queue`` messages already wait.
             SocketClosed: after :meth:`destroy`, or once the socket gave up.
         """
-        if not isinstance(data, _SEND_TYPES):
+        if type(data) is str:
+            if not data.isascii():
+                _check_utf8(data)
+        elif not isinstance(data, _SEND_TYPES):
             raise ConfigTypeError(f"send() takes str or bytes-like data, got {type(data).__name__}")
-        if not isinstance(data, (str, bytes)):
+        elif not isinstance(data, (str, bytes)):
             data = bytes(data)
         driver = self._driver
         sent = self._machine.send(data, driver.clock())
@@ -119,6 +134,7 @@ class Socket:
         """
         if self._machine.state is State.DESTROYED:
             return []
+        self._listeners.cut()  # called from a callback: the event in progress reaches no one else
         unsent = self._machine.destroy(self._driver.clock())
         self._driver.close()
         return unsent

@@ -439,3 +439,28 @@ def test_transport_failure_to_create_is_a_failed_attempt() -> None:
     assert opened_ids(rt) == [1, 3]
     assert sock.attempt == 2
     assert sock.state is State.CONNECTING
+
+
+def test_listeners_after_a_destroying_callback_do_not_get_the_event() -> None:
+    """destroy() from message_cb: the message being delivered reaches no listener after it"""
+    got: list[str] = []
+    holder: dict[str, Socket] = {}
+    sock, rt, rec = make_socket(message_cb=lambda data: holder["sock"].destroy())
+    holder["sock"] = sock
+    sock.on("message", got.append)
+    sock.on("close", lambda event: got.append(f"close {event.code}"))
+    rt.net.opened(1)
+    rt.net.message(1, "last")
+    assert got == ["close 1000"]  # the destroy's own close is told; the message is not
+
+
+def test_send_of_a_lone_surrogate_is_refused() -> None:
+    """send() of text that is not valid UTF-8 raises ConfigError naming the index; nothing is sent or queued"""
+    from heartsock import ConfigError
+
+    sock, rt, rec = make_socket()
+    rt.net.opened(1)
+    with pytest.raises(ConfigError, match="lone surrogate at index 1"):
+        sock.send("a\ud800b")
+    assert sock.send("ok é ✓") is True
+    assert rt.net.sent(1) == ["ok é ✓"] and sock.queued == 0
