@@ -59,6 +59,28 @@ class _Inbox:
         self._readable.set()
 
 
+class _RateLimit:
+    """Token buckets for inbound messages and bytes; a bucket holds one second's worth."""
+
+    def __init__(self, messages: float | None, size: float | None) -> None:
+        self.messages, self.size = messages, size
+        self.tokens = [messages or 0.0, size or 0.0]
+        self.at: float | None = None
+
+    def allow(self, length: int, now: float) -> bool:
+        """Account for one message of ``length``; return whether it is within the limits."""
+        if self.messages is None and self.size is None:
+            return True
+        elapsed = 0.0 if self.at is None else now - self.at
+        self.at = now
+        ok = True
+        for i, (rate, cost) in enumerate(((self.messages, 1), (self.size, length))):
+            if rate is not None:
+                self.tokens[i] = min(rate, self.tokens[i] + elapsed * rate) - cost
+                ok = ok and self.tokens[i] >= 0
+        return ok
+
+
 class HeartbeatConnection:
     """A connection as the application sees it: heartbeats answered and filtered out.
 
@@ -77,6 +99,8 @@ class HeartbeatConnection:
         last_seen: the event loop's time of the last proof of life.
         answering: whether heartbeats are answered (``True``); set it to ``False`` to
             play a peer that went quiet (fault injection, tests).
+        ended_because: why heartsock ended the connection, if it did: ``"silent"``
+            (no proof of life), ``"stalled"`` (it stopped reading), ``"rate limit"``.
     """
 
     def __init__(self, connection: Connection, heartbeat: Heartbeat | None = None) -> None:
@@ -91,6 +115,8 @@ class HeartbeatConnection:
         self.timed_out = False
         self.last_seen = 0.0
         self.answering = True
+        self.ended_because: str | None = None
+        self._rate = _RateLimit(self.heartbeat.max_messages_per_second, self.heartbeat.max_bytes_per_second)
         self._inbox = _Inbox(self.heartbeat.max_queue)
         self._closed_exc: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -177,6 +203,9 @@ class HeartbeatConnection:
         self._tasks.append(asyncio.create_task(self._read(), name="heartsock-reader"))
         if self.heartbeat.timeout is not None:
             self._tasks.append(asyncio.create_task(self._watch(self.heartbeat.timeout), name="heartsock-watchdog"))
+        if self.heartbeat.stall_timeout is not None and hasattr(self.connection, "transport"):
+            task = asyncio.create_task(self._watch_writes(self.heartbeat.stall_timeout), name="heartsock-stall")
+            self._tasks.append(task)
 
     async def stop(self) -> None:
         """Cancel the reader and the watchdog and wait for them to end."""
@@ -200,8 +229,11 @@ class HeartbeatConnection:
         try:
             while True:
                 message = await self.connection.recv()
-                self.last_seen = loop.time()
+                now = self.last_seen = loop.time()
                 self._life.set()
+                if not self._rate.allow(len(message), now):
+                    await self._end("rate limit", 1008, "rate limit exceeded")
+                    return
                 if hb.is_ping(message):
                     self.heartbeats += 1
                     if hb.on_ping is not None:
@@ -217,10 +249,7 @@ class HeartbeatConnection:
             self._closed_exc = exc
         except Exception:
             log.exception("heartbeat reader failed; closing the connection")
-            try:
-                await self.connection.close(CLOSE_INTERNAL_ERROR, "heartbeat reader failed")
-            except Exception:
-                log.debug("close after a reader failure failed", exc_info=True)
+            await self._end(None, CLOSE_INTERNAL_ERROR, "heartbeat reader failed")
         finally:
             self._inbox.close()
             for task in self._tasks:
@@ -243,8 +272,41 @@ class HeartbeatConnection:
                     return  # the reader sees the end too
             self.timed_out = True
             log.info("no message for %.3fs; closing with %d %r", timeout, hb.close_code, hb.close_reason)
-            await self.connection.close(hb.close_code, hb.close_reason)
+            await self._end("silent", hb.close_code, hb.close_reason)
             return
+
+    async def _watch_writes(self, stall_timeout: float) -> None:
+        """Abort the connection once its send buffer stayed above ``stall_buffer`` for ``stall_timeout``."""
+        loop = asyncio.get_running_loop()
+        transport = self.connection.transport  # type: ignore[attr-defined]
+        limit = self.heartbeat.stall_buffer
+        step = min(1.0, stall_timeout / 4)
+        above_since: float | None = None
+        while not transport.is_closing():
+            await asyncio.sleep(step)
+            if transport.get_write_buffer_size() <= limit:
+                above_since = None
+            elif above_since is None:
+                above_since = loop.time()
+            elif loop.time() - above_since >= stall_timeout:
+                log.info("send buffer above %d bytes for %.3fs: the client stopped reading", limit, stall_timeout)
+                self.ended_because = "stalled"
+                transport.abort()
+                return
+
+    async def _end(self, because: str | None, code: int, reason: str) -> None:
+        """Close with ``code``; abort instead if the close does not finish within ``close_timeout``."""
+        if because is not None:
+            self.ended_because = because
+        try:
+            await asyncio.wait_for(self.connection.close(code, reason), self.heartbeat.close_timeout)
+        except TimeoutError:
+            log.info("close(%d) did not finish within %.3fs; aborting", code, self.heartbeat.close_timeout)
+            transport = getattr(self.connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        except Exception:
+            log.debug("close(%d) failed", code, exc_info=True)
 
     async def _probe(self, probe_timeout: float) -> str:
         """Ping a silent connection: ``"alive"``, ``"dead"`` (no sign within ``probe_timeout``) or ``"closed"``."""
@@ -252,8 +314,10 @@ class HeartbeatConnection:
 
         self.probes += 1
         self._life.clear()
-        try:
-            waiter = await self.connection.ping()
+        try:  # ping() waits for flow control: a client that stopped reading never lets it through
+            waiter = await asyncio.wait_for(self.connection.ping(), probe_timeout)
+        except TimeoutError:
+            return "dead"
         except ConnectionClosed:
             return "closed"
         pong = asyncio.ensure_future(waiter)

@@ -136,6 +136,18 @@ class Heartbeat:
         max_queue: application messages buffered until the handler reads them.
         on_ping: called with the :class:`HeartbeatConnection` for every heartbeat that
             arrives, before it is answered (metrics, tests); what it raises is logged.
+        stall_timeout: seconds the connection's send buffer may stay above
+            ``stall_buffer`` bytes — a client that stopped reading — before the
+            connection is aborted (no close frame could reach it; the client sees 1006).
+            ``None``: never.
+        stall_buffer: the send buffer's high-water mark for ``stall_timeout``, in bytes.
+        max_messages_per_second: inbound messages (heartbeats included) allowed per
+            second, with bursts of one second's worth; more closes the connection with
+            1008 "rate limit exceeded" (a code heartsock clients do not reconnect after).
+            ``None``: no limit.
+        max_bytes_per_second: the same for inbound bytes (characters of text).
+        close_timeout: seconds any close may take; a close that cannot complete (the
+            client stopped reading, so flow control blocks it) aborts the connection.
     """
 
     ping: Data = HEARTBEAT_PING
@@ -146,6 +158,11 @@ class Heartbeat:
     close_reason: str = "heartbeat timeout"
     max_queue: int = 64
     on_ping: Callable[[HeartbeatConnection], object] | None = None
+    stall_timeout: float | None = 10.0
+    stall_buffer: int = 64 * 1024
+    max_messages_per_second: float | None = None
+    max_bytes_per_second: float | None = None
+    close_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         _check_message("ping", self.ping)
@@ -160,6 +177,13 @@ class Heartbeat:
         if not isinstance(self.close_reason, str) or len(self.close_reason.encode()) > 123:
             raise ConfigError("close_reason must be a str of at most 123 UTF-8 bytes")
         integer("max_queue", self.max_queue, minimum=1)
+        _check_seconds("stall_timeout", self.stall_timeout)
+        integer("stall_buffer", self.stall_buffer, minimum=0)
+        for name in ("max_messages_per_second", "max_bytes_per_second"):
+            value = getattr(self, name)
+            if value is not None:
+                positive_seconds(name, value)  # a positive finite number; the unit is per second
+        positive_seconds("close_timeout", self.close_timeout)
         if self.on_ping is not None and not callable(self.on_ping):
             raise ConfigTypeError(f"on_ping must be callable or None, got {type(self.on_ping).__name__}")
 
