@@ -169,8 +169,16 @@ class HeartbeatConnection:
         await self.connection.close(code, reason)
 
     async def ping(self) -> Awaitable[float]:
-        """Send a WebSocket Ping frame (see ``websockets``' ``ping()``)."""
-        return await self.connection.ping()
+        """Send a WebSocket Ping frame (see ``websockets``' ``ping()``).
+
+        Raises:
+            NotImplementedError: the connection has no Ping frames (ASGI).
+        """
+        ping = getattr(self.connection, "ping", None)
+        if ping is None:
+            raise NotImplementedError("this connection has no Ping frames (ASGI)")
+        result: Awaitable[float] = await ping()
+        return result
 
     @property
     def silence(self) -> float:
@@ -314,8 +322,11 @@ class HeartbeatConnection:
 
         self.probes += 1
         self._life.clear()
+        ping = getattr(self.connection, "ping", None)
+        if ping is None:
+            return "dead"  # ASGI has no Ping frames: silence is all there is to go by
         try:  # ping() waits for flow control: a client that stopped reading never lets it through
-            waiter = await asyncio.wait_for(self.connection.ping(), probe_timeout)
+            waiter = await asyncio.wait_for(ping(), probe_timeout)
         except TimeoutError:
             return "dead"
         except ConnectionClosed:

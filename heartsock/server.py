@@ -54,6 +54,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._asgi import AsgiConnection
 from ._server_connection import HeartbeatConnection
 from .errors import ConfigError, ConfigTypeError
 from .options import integer, message, positive_seconds
@@ -64,10 +65,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOSE_HEARTBEAT_TIMEOUT",
+    "AsgiConnection",
+    "AsgiEndpoint",
     "Connection",
     "Handler",
     "Heartbeat",
     "HeartbeatConnection",
+    "asgi",
     "heartbeat",
     "serve",
 ]
@@ -79,7 +83,10 @@ class Connection(Protocol):
     """What the companion needs from a connection.
 
     ``websockets.asyncio.server.ServerConnection`` has all of it; any object with these
-    coroutines works (for example an adapter that injects faults).
+    coroutines works (for example an adapter that injects faults). Two more members are
+    used when present: ``ping()`` (send a Ping frame; return a future that completes
+    when its Pong arrives), for probing a silent connection, and ``transport`` (an asyncio
+    transport), for the stalled-writer rule and for aborting a close that cannot finish.
     """
 
     async def recv(self) -> Data:
@@ -94,13 +101,12 @@ class Connection(Protocol):
         """Perform the closing handshake with ``code`` and ``reason``."""
         ...
 
-    async def ping(self) -> Awaitable[float]:
-        """Send a Ping frame; return a future that completes when its Pong arrives."""
-        ...
-
 
 Handler = Callable[["HeartbeatConnection"], Awaitable[None]]
 """An application handler: a coroutine function that receives the wrapped connection."""
+
+AsgiEndpoint = Callable[[Any], Awaitable[None]]
+"""An ASGI WebSocket endpoint: a coroutine function that takes the framework's WebSocket."""
 
 
 def _check_message(name: str, value: object, *, optional: bool = False) -> None:
@@ -210,6 +216,29 @@ class Heartbeat:
                     log.debug("connection closed under the handler: %s", exc)
 
         return run
+
+
+def asgi(handler: Handler, heartbeat: Heartbeat | None = None, *, subprotocol: str | None = None) -> AsgiEndpoint:
+    """An ASGI WebSocket endpoint (Starlette, FastAPI) that runs ``handler`` behind the heartbeat.
+
+    Starlette: ``WebSocketRoute("/ws", asgi(echo))``. FastAPI: in a ``@app.websocket``
+    route, ``await asgi(echo, heartbeat)(websocket)``. The endpoint accepts the WebSocket
+    (with ``subprotocol``), then runs ``handler`` with a :class:`HeartbeatConnection`, as
+    :meth:`Heartbeat.wrap` does for ``websockets``. ASGI has no Ping frames, so a silent
+    connection is closed without a probe; ``stall_timeout`` is left to the ASGI server.
+
+    Args:
+        handler: the application's handler; it receives a :class:`HeartbeatConnection`.
+        heartbeat: the settings; ``Heartbeat()`` by default.
+        subprotocol: the subprotocol to accept, if any.
+    """
+    run = (heartbeat or Heartbeat()).wrap(handler)
+
+    async def endpoint(websocket: Any) -> None:
+        await websocket.accept(subprotocol=subprotocol)
+        await run(AsgiConnection(websocket))
+
+    return endpoint
 
 
 def heartbeat(handler: Handler, **settings: Any) -> Callable[[Connection], Awaitable[None]]:
