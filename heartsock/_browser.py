@@ -154,7 +154,7 @@ class BrowserTransport:
         ws.binaryType = "arraybuffer"
 
         def onopen(event: Any) -> None:
-            sink.on_open(sid)
+            sink.on_open(sid, str(ws.protocol))
 
         def onmessage(event: Any) -> None:
             # The hot path: its own entry point (what _entry does, inlined), one call less.

@@ -43,6 +43,7 @@ from ._budget import RetryBudget
 from ._heartbeat import HeartbeatTracker
 from ._outputs import (
     Abandon,
+    Acknowledged,
     Action,
     ErrorRaised,
     Event,
@@ -51,18 +52,33 @@ from ._outputs import (
     Opened,
     Retrying,
     Send,
+    SessionWasReset,
     SocketEnded,
     StateChanged,
     UserCodeFailed,
 )
+from ._session import ClientSession
 from ._transitions import allowed
 from .errors import QueueFull, SocketClosed
-from .events import SocketEvent
+from .events import SessionReset, SocketEvent
 from .options import Options
 from .state import State
-from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, Data
+from .wire import (
+    BYE,
+    CLOSE_CONNECT_TIMEOUT,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_PROTOCOL_MISMATCH,
+    DATA,
+    SUBPROTOCOL,
+    WELCOME,
+    Data,
+    parse_frame,
+)
 
-__all__ = ["HANDSHAKE_FAILED", "ONLINE_JITTER", "Machine"]
+__all__ = ["HANDSHAKE_FAILED", "NO_SESSION_SERVER", "ONLINE_JITTER", "Machine"]
 
 #: Upper bound of the random delay before retrying when the browser comes back online.
 ONLINE_JITTER = 0.5
@@ -72,6 +88,12 @@ ONLINE_JITTER = 0.5
 HANDSHAKE_FAILED = (
     "the handshake failed: the server refused the connection, could not be reached, or rejected "
     "the handshake (an Origin check or a wrong path, say); the browser console shows the HTTP status"
+)
+#: With ``resume=True``: browsers refuse a handshake whose server chose no subprotocol, so a
+#: server without heartsock sessions looks like a failed handshake too.
+NO_SESSION_SERVER = (
+    f"with resume=True this is also what a server without heartsock sessions looks like (it did not "
+    f"accept the {SUBPROTOCOL} subprotocol, so the browser refused the handshake)"
 )
 
 
@@ -97,6 +119,7 @@ class Machine:
             options.heart_time, options.effective_pong_timeout, options.pong_msg, self._user_code_failed
         )
         self.budget = RetryBudget(options, rand, self._user_code_failed)
+        self.session = ClientSession() if options.resume else None
         self.state = State.CONNECTING
         self.socket_id = 0  # the current underlying socket; 0 = none
         self._last_id = 0
@@ -109,8 +132,8 @@ class Machine:
     # ---- reading --------------------------------------------------------------------
     @property
     def queued(self) -> int:
-        """How many messages wait in the offline queue."""
-        return len(self._queue)
+        """How many messages wait in the offline queue (with a session: not acknowledged yet)."""
+        return len(self.session.outbox) if self.session is not None else len(self._queue)
 
     @property
     def retries(self) -> int:
@@ -145,7 +168,9 @@ class Machine:
             if hb.ping_sent_at is None:
                 earned = self.budget.deadline()
                 if earned is not None and earned < deadline:
-                    return earned
+                    deadline = earned
+            if self.session is not None and self.session.ack_due is not None:
+                return min(deadline, self.session.ack_due)
             return deadline
         if state is State.CONNECTING:
             return self._connect_deadline
@@ -188,6 +213,8 @@ class Machine:
             QueueFull: not open, and ``max_queue`` messages already wait.
         """
         state = self.state
+        if self.session is not None:
+            return self._session_send(data, now)
         if state is State.OPEN:
             if not self.heartbeat.overdue(now):
                 self._actions.append(Send(self.socket_id, data))
@@ -217,6 +244,11 @@ class Machine:
         if self.state is State.DESTROYED:
             return []
         self.events.clear()
+        if self.session is not None:
+            if self.state is State.OPEN:
+                self._actions.append(Send(self.socket_id, BYE))  # the server ends the session
+            self._queue.extend(payload for _, payload in self.session.outbox)
+            self.session.outbox.clear()
         self._end_current(CLOSE_NORMAL, _DESTROYED, now)
         self.retry_at = None
         self._set_state(State.DESTROYED, "destroy()")
@@ -225,9 +257,16 @@ class Machine:
         return unsent
 
     # ---- network events ---------------------------------------------------------------
-    def socket_opened(self, socket_id: int, now: float) -> None:
-        """The browser opened socket ``socket_id``: flush the queue, start the heartbeat."""
+    def socket_opened(self, socket_id: int, now: float, protocol: str = "") -> None:
+        """The browser opened socket ``socket_id`` (with ``protocol``): flush the queue, start the heartbeat.
+
+        With a session, the socket says hello and stays ``CONNECTING`` until the server's
+        welcome; a server that did not accept the ``heartsock.v1`` subprotocol is final.
+        """
         if socket_id != self.socket_id or self.state is not State.CONNECTING:
+            return
+        if self.session is not None:
+            self._session_opened(socket_id, protocol, now)
             return
         self._connect_deadline = None
         self.budget.connection_opened(now)
@@ -240,7 +279,9 @@ class Machine:
 
     def socket_message(self, socket_id: int, data: Data, now: float) -> None:
         """A message arrived on ``socket_id``: proof of life; queued for the user unless it is a reply."""
-        if socket_id == self.socket_id and self.state is State.OPEN and self.heartbeat.received(data, now):
+        if self.session is not None:
+            self._session_message(socket_id, data, now)
+        elif socket_id == self.socket_id and self.state is State.OPEN and self.heartbeat.received(data, now):
             self.events.append(data)
 
     def socket_error(self, socket_id: int, now: float) -> None:
@@ -293,6 +334,9 @@ class Machine:
                 self.budget.settle(now)
                 if hb.due(now):
                     self._ping(now)
+            session = self.session
+            if session is not None and session.ack_due is not None and now >= session.ack_due:
+                self._actions.append(Send(self.socket_id, session.take_ack()))
         elif state is State.CONNECTING:
             if self._connect_deadline is not None and now >= self._connect_deadline:
                 self._abandon(CLOSE_CONNECT_TIMEOUT, "connect timeout", now, handshake_failed=True)
@@ -419,6 +463,8 @@ class Machine:
         if why is not None:
             if handshake_failed:
                 why = f"{why}; the last attempt never opened: {HANDSHAKE_FAILED}"
+                if self.session is not None:
+                    why += f"; {NO_SESSION_SERVER}"
             self._give_up(event, why)
 
     def _wants_reconnect(self, event: SocketEvent) -> bool:
@@ -430,7 +476,7 @@ class Machine:
                 return bool(rule(event))
             except Exception as exc:
                 self._user_code_failed("should_reconnect raised; the default close-code rule decided", exc)
-        return event.code != CLOSE_POLICY_VIOLATION
+        return event.code not in (CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_MISMATCH)
 
     def _schedule_retry(self, now: float, trigger: str) -> None:
         delay = self.budget.next_delay()
@@ -444,3 +490,93 @@ class Machine:
         self.retry_at = None
         self._set_state(State.CLOSED, "gave up")
         self.events.append(GaveUp(event.code, event.reason, why))
+
+    # ---- sessions (resume=True): heartsock._session keeps the numbers ----------------------
+    def _session_send(self, data: Data, now: float) -> bool:
+        session = self.session
+        assert session is not None
+        if self.state is State.OPEN and self.heartbeat.overdue(now):
+            self._peer_dead(now)
+        self._refuse_if_destroyed("send()")
+        if self.state is State.CLOSED:
+            raise SocketClosed("send() on a socket that gave up reconnecting; call create() to start again")
+        if len(session.outbox) >= self._opt.max_queue:
+            raise QueueFull(
+                f"max_queue={self._opt.max_queue} messages already wait for the server's acknowledgement; "
+                "this one was not queued"
+            )
+        seq = session.push(data)
+        if self.state is State.OPEN:
+            self._actions.append(Send(self.socket_id, session.frame(seq, data, now)))
+            return True
+        return False
+
+    def _session_opened(self, socket_id: int, protocol: str, now: float) -> None:
+        session = self.session
+        assert session is not None
+        if protocol != SUBPROTOCOL:
+            why = (
+                f"the server does not speak heartsock sessions (it did not accept the {SUBPROTOCOL} subprotocol): "
+                "serve it with heartsock.server and resume=True, or use Socket(resume=False)"
+            )
+            self.socket_id = 0
+            event = SocketEvent("close", socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session", False)
+            self._actions.append(Abandon(socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session"))
+            self.events.append(SocketEnded(event))
+            self._forget_connection(now)
+            self.last_close = event
+            self._give_up(event, why)
+            return
+        self.heartbeat.start(now)
+        session.owed, session.ack_due = 0, None
+        self._actions.append(Send(socket_id, session.hello()))
+
+    def _session_message(self, socket_id: int, data: Data, now: float) -> None:
+        session = self.session
+        assert session is not None
+        if socket_id != self.socket_id or self.state not in (State.CONNECTING, State.OPEN):
+            return
+        self.heartbeat.received(data, now)  # every frame is proof of life; only data frames are the app's
+        try:
+            kind, number, rest = parse_frame(data)
+            if self.state is State.CONNECTING:
+                if kind == WELCOME:
+                    self._welcomed(number, str(rest), now)
+                return
+            if kind == DATA:
+                verdict = session.received(number, now)
+                if verdict == "deliver":
+                    self.events.append(rest)
+                    if session.ack_now():
+                        self._actions.append(Send(socket_id, session.take_ack()))
+                elif verdict == "gap":
+                    raise ValueError(f"data frame {number} after {session.in_seq}")
+            elif kind == "a":
+                rtt = session.acknowledged(number, now)
+                if rtt is not None:
+                    self.heartbeat.latency = rtt
+                self.events.append(Acknowledged(number))
+        except ValueError:
+            self._abandon(CLOSE_PROTOCOL_ERROR, "session protocol error", now)  # resuming replays the rest
+
+    def _welcomed(self, ack: int, fields: str, now: float) -> None:
+        session = self.session
+        assert session is not None
+        resumed, _, rest = fields.partition("|")
+        missing, _, session_id = rest.partition("|")
+        old = session.id
+        if old and resumed != "1":
+            resend = session.renumber()
+            lost = int(missing) if missing.isdigit() else -1
+            reset = SessionReset(old[:8], session_id[:8], len(resend), lost if lost >= 0 else None)
+            self.events.append(SessionWasReset(reset))
+        else:
+            resend = session.unacked_after(ack)
+        session.id = session_id
+        socket_id = self.socket_id
+        self._connect_deadline = None
+        self.budget.connection_opened(now)
+        self._set_state(State.OPEN, "opened")
+        for seq, payload in resend:
+            self._actions.append(Send(socket_id, session.frame(seq, payload, now)))
+        self.events.append(Opened(SocketEvent("open", socket_id)))

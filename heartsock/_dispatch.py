@@ -26,6 +26,7 @@ EVENTS = {
     "error": "error_cb",
     "reconnect": "reconnect_cb",
     "state": "state_cb",
+    "reset": "reset_cb",
 }
 
 #: Where exceptions raised by user code go: ``report(error, context)``.

@@ -31,7 +31,7 @@ from .errors import QueueFull
 from .events import SocketEvent
 from .options import Options, validate_url
 from .state import State
-from .wire import Data
+from .wire import SUBPROTOCOL, Data
 
 __all__ = ["Driver"]
 
@@ -157,7 +157,10 @@ class Driver:
     def _start(self, socket_id: int, url: object) -> None:
         try:
             self.url = validate_url(url, "the URL provider's result" if callable(self.options.url) else "url")
-            self.transport.open(socket_id, self.url, self.options.protocols)
+            protocols = self.options.protocols
+            if self.options.resume:
+                protocols = (*protocols, SUBPROTOCOL)
+            self.transport.open(socket_id, self.url, protocols)
         except Exception as exc:
             self.machine.socket_failed(socket_id, exc, self.clock())
 
@@ -191,6 +194,11 @@ class Driver:
             self.inbox.notify()
         elif isinstance(event, out.UserCodeFailed):
             self.listeners.report(event.error, f"heartsock: {event.what}")
+        elif isinstance(event, out.Acknowledged):
+            self.inbox.notify()
+        elif isinstance(event, out.SessionWasReset):
+            log.info("session reset: %s", event.reset)
+            emit("reset", event.reset)
 
     def _recv_overflow(self) -> None:
         limit = self.options.max_recv_queue
@@ -202,9 +210,9 @@ class Driver:
         self.listeners.emit("error", SocketEvent("error", self.machine.socket_id, reason=str(error), error=error))
 
     # ---- the runtime's sinks (TransportSink, WatchSink) ---------------------------------
-    def on_open(self, socket_id: int) -> None:
-        """Socket ``socket_id`` opened."""
-        self.machine.socket_opened(socket_id, self.clock())
+    def on_open(self, socket_id: int, protocol: str = "") -> None:
+        """Socket ``socket_id`` opened, with the subprotocol the server chose (``""``: none)."""
+        self.machine.socket_opened(socket_id, self.clock(), protocol)
         self.run()
 
     def on_message(self, socket_id: int, data: Data) -> None:

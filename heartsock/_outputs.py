@@ -19,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .events import SocketEvent
+from .events import SessionReset, SocketEvent
 from .state import State
 from .wire import Data
 
 __all__ = [
     "Abandon",
+    "Acknowledged",
+    "SessionWasReset",
     "Action",
     "ErrorRaised",
     "Event",
@@ -116,6 +118,20 @@ class GaveUp:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """The server acknowledged messages up to ``seq`` (``resume=True``): ``drain()`` may return."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWasReset:
+    """The server no longer had the session; a new one began (``resume=True``)."""
+
+    reset: SessionReset
+
+
+@dataclass(frozen=True, slots=True)
 class UserCodeFailed:
     """User code the core called (a ``pong_msg`` predicate, ``should_reconnect``, a backoff
     policy) raised ``error``; the core went on as ``what`` says."""
@@ -125,4 +141,15 @@ class UserCodeFailed:
 
 
 #: An event: one of the classes above, or a message for the user (``str``/``bytes``).
-Event = Union[Data, Opened, SocketEnded, ErrorRaised, Retrying, StateChanged, GaveUp, UserCodeFailed]
+Event = Union[
+    Data,
+    Opened,
+    SocketEnded,
+    ErrorRaised,
+    Retrying,
+    StateChanged,
+    GaveUp,
+    UserCodeFailed,
+    Acknowledged,
+    SessionWasReset,
+]

@@ -21,8 +21,8 @@ __all__ = ["Runtime", "Timer", "Transport", "TransportSink", "Watch", "WatchSink
 class TransportSink(Protocol):
     """Where a transport reports what happens to the sockets it opened."""
 
-    def on_open(self, socket_id: int) -> None:
-        """Socket ``socket_id`` opened."""
+    def on_open(self, socket_id: int, protocol: str = "") -> None:
+        """Socket ``socket_id`` opened; ``protocol`` is the subprotocol the server chose (``""``: none)."""
 
     def on_message(self, socket_id: int, data: Data) -> None:
         """Socket ``socket_id`` received ``data`` (``str`` for text, ``bytes`` for binary)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SocketEvent"]
+__all__ = ["SessionReset", "SocketEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,26 @@ class SocketEvent:
     reason: str = ""
     was_clean: bool | None = None
     error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReset:
+    """The server no longer had this socket's session (``resume=True``); a new one began.
+
+    The server's session expired (no connection for its ``session_ttl``), the server
+    restarted without a shared store, or its replay buffer overflowed while the client
+    was away. The app decides what to fetch again.
+
+    Attributes:
+        old_session: the id the client tried to resume (shortened: it is a credential).
+        new_session: the new session's id (shortened).
+        resent: this client's unacknowledged messages, sent again in the new session;
+            the old session may have delivered some of them already.
+        missing: messages from the server the client can no longer get, when the server
+            knows (a replay buffer that overflowed); ``None`` when it cannot know.
+    """
+
+    old_session: str
+    new_session: str
+    resent: int
+    missing: int | None

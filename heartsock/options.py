@@ -17,7 +17,7 @@ from typing import Any, Union
 
 from .backoff import BackoffPolicy
 from .errors import ConfigError, ConfigTypeError
-from .wire import DEFAULT_HEART_TIME, HEARTBEAT_PING
+from .wire import DEFAULT_HEART_TIME, HEARTBEAT_PING, parse_frame
 
 __all__ = ["Options", "SEED_KEYS", "UrlProvider", "parse_options", "validate_url"]
 
@@ -57,6 +57,7 @@ _CALLBACKS = (
     "error_cb",
     "reconnect_cb",
     "state_cb",
+    "reset_cb",
     "should_reconnect",
 )
 
@@ -157,6 +158,14 @@ class Options:
     state_cb: Callable[..., Any] | None = None
     """Called as ``state_cb(old, new)`` with two :class:`~heartsock.State` values on every
     state change."""
+    resume: bool = False
+    """Open a heartsock session (the ``heartsock.v1`` subprotocol, with a
+    :mod:`heartsock.server` that has ``resume=True``): every message reaches the other
+    side exactly once, in order, across reconnects, and ``drain()`` waits for the server's
+    acknowledgement. See PROTOCOL.md."""
+    reset_cb: Callable[..., Any] | None = None
+    """Called as ``reset_cb(reset)`` with a :class:`~heartsock.SessionReset` when the
+    server no longer had the session (``resume=True`` only)."""
 
     @property
     def effective_pong_timeout(self) -> float:
@@ -294,11 +303,14 @@ def _validate(raw: dict[str, object]) -> Options:
     for name in ("max_queue", "max_recv_queue"):
         if name in raw:
             values[name] = _integer(name, raw.pop(name), minimum=0)
+    values["resume"] = resume = _boolean("resume", raw.pop("resume", False))
     is_reconnect = _boolean("is_reconnect", raw.pop("is_reconnect", True))
     values["is_reconnect"] = is_reconnect and not is_restory
 
     if "heart_msg" in raw:
         values["heart_msg"] = message("heart_msg", raw.pop("heart_msg"))
+    if resume and parse_frame(values.get("heart_msg", HEARTBEAT_PING))[0]:
+        raise ConfigError("heart_msg must not look like a session frame (m…, a…, h…, w…, x) with resume=True")
     if (pong_msg := raw.pop("pong_msg", None)) is not None:
         if not (isinstance(pong_msg, (str, bytes)) or callable(pong_msg)):
             raise ConfigTypeError(

@@ -56,9 +56,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._asgi import AsgiConnection
 from ._server_connection import HeartbeatConnection
+from ._sessions import Session, SessionHandler, SessionManager
 from .errors import ConfigError, ConfigTypeError
 from .options import integer, message, positive_seconds
-from .wire import CLOSE_HEARTBEAT_TIMEOUT, HEARTBEAT_PING, HEARTBEAT_PONG, Data
+from .wire import CLOSE_HEARTBEAT_TIMEOUT, HEARTBEAT_PING, HEARTBEAT_PONG, SUBPROTOCOL, Data
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server
@@ -71,6 +72,7 @@ __all__ = [
     "Handler",
     "Heartbeat",
     "HeartbeatConnection",
+    "Session",
     "asgi",
     "heartbeat",
     "serve",
@@ -252,11 +254,15 @@ def heartbeat(handler: Handler, **settings: Any) -> Callable[[Connection], Await
 
 
 def serve(
-    handler: Handler,
+    handler: Handler | SessionHandler,
     host: str | None = "127.0.0.1",
     port: int | None = None,
     *,
     heartbeat: Heartbeat | None = None,
+    resume: bool = False,
+    session_ttl: float = 60.0,
+    store: None = None,
+    replay_limit: int = 1000,
     **kwargs: Any,
 ) -> Server:
     """``websockets.asyncio.server.serve`` with ``handler`` behind the heartbeat.
@@ -265,13 +271,42 @@ def serve(
     Keyword arguments go to ``websockets``; its protocol-level keepalive
     (``ping_interval``) is off unless given, since the heartbeat watches liveness.
 
+    With ``resume=True`` the server speaks heartsock sessions (the ``heartsock.v1``
+    subprotocol; clients use ``Socket(url, resume=True)``): ``handler(session)`` runs once
+    per :class:`Session`, across the client's reconnects, and every message reaches the
+    other side exactly once, in order. A client without sessions is closed with 4400.
+
     Args:
-        handler: the application's handler; it receives a :class:`HeartbeatConnection`.
+        handler: the application's handler; it receives a :class:`HeartbeatConnection`,
+            or with ``resume=True`` a :class:`Session`.
         host: the interface to bind (loopback by default).
         port: the TCP port.
         heartbeat: the settings; ``Heartbeat()`` by default.
+        resume: serve heartsock sessions.
+        session_ttl: seconds a session survives without a connection.
+        store: where sessions live; ``None``: in this process's memory (the only store
+            so far: a client must resume on the same process).
+        replay_limit: messages kept per session for replay to a client that was away.
+
+    Raises:
+        ConfigError: a bad setting.
     """
     from websockets.asyncio.server import serve as websockets_serve
 
     kwargs.setdefault("ping_interval", None)
-    return websockets_serve((heartbeat or Heartbeat()).wrap(handler), host, port, **kwargs)
+    hb = heartbeat or Heartbeat()
+    if not resume:
+        return websockets_serve(hb.wrap(handler), host, port, **kwargs)  # type: ignore[arg-type]
+    if store is not None:
+        raise ConfigError("store: only the in-memory store exists so far (store=None)")
+    positive_seconds("session_ttl", session_ttl)
+    integer("replay_limit", replay_limit, minimum=1)
+    manager = SessionManager(handler, session_ttl, replay_limit, hb.max_queue)  # type: ignore[arg-type]
+    # Accept a client without the subprotocol too, so that it can be told why (close 4400)
+    # instead of seeing a refused handshake it cannot read.
+    kwargs.setdefault("select_subprotocol", _select_session_subprotocol)
+    return websockets_serve(hb.wrap(manager.connection), host, port, **kwargs)
+
+
+def _select_session_subprotocol(connection: Any, subprotocols: Any) -> Any:
+    return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ._runtime import TransportSink, WatchSink
-from .wire import Data
+from .wire import SUBPROTOCOL, Data
 
 __all__ = ["FakeRuntime", "FakeSocket", "FakeTimer", "FakeTransport", "FakeWatch"]
 
@@ -119,10 +119,18 @@ class FakeTransport:
         """Ids of sockets CONNECTING or OPEN and not abandoned."""
         return [sid for sid, s in self.sockets.items() if s.ready_state in (0, 1)]
 
-    def opened(self, socket_id: int) -> None:
-        """The server accepted socket ``socket_id``."""
-        self.sockets[socket_id].ready_state = 1
-        self.sink.on_open(socket_id)
+    def opened(self, socket_id: int, protocol: str | None = None) -> None:
+        """The server accepted socket ``socket_id``, choosing ``protocol``.
+
+        By default the server chooses heartsock's session subprotocol if offered, else the
+        first one offered (``""`` when none was), as a server that speaks them all would.
+        """
+        sock = self.sockets[socket_id]
+        sock.ready_state = 1
+        if protocol is None:
+            offered = sock.protocols
+            protocol = SUBPROTOCOL if SUBPROTOCOL in offered else (offered[0] if offered else "")
+        self.sink.on_open(socket_id, protocol)
 
     def message(self, socket_id: int, data: Data) -> None:
         """Socket ``socket_id`` received ``data``."""

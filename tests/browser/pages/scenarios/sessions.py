@@ -1,0 +1,58 @@
+"""Page side of tests/browser/test_sessions.py: a resume=True socket through faults."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import hstest
+
+import heartsock
+
+
+async def exchange(url: str, count: int, spacing: float) -> dict[str, Any]:
+    """Send ``count`` numbered messages through a session; collect the server's; drain; destroy.
+
+    Returns what arrived (in arrival order), how many connections it took, and the socket's
+    counters at the end.
+    """
+    got: list[str] = []
+    resets: list[str] = []
+    opens: list[int] = []
+    sock = hstest.track(
+        heartsock.Socket(
+            url,
+            resume=True,
+            reconnect_count=-1,
+            backoff="fixed",
+            reconnect_time=0.02,
+            min_uptime=0.0,
+            message_cb=got.append,
+            open_cb=lambda event: opens.append(event.socket_id),
+            reset_cb=lambda reset: resets.append(repr(reset)),
+        )
+    )
+    for i in range(count):
+        sock.send(f"c{i}")
+        await asyncio.sleep(spacing)
+    await hstest.wait_for(lambda: len(got) >= count, 60 * hstest.T, f"{count} messages from the server")
+    await asyncio.wait_for(sock.drain(), 30 * hstest.T)  # the server acknowledged every message
+    stats = sock.stats()
+    sock.destroy()
+    return {"got": got, "connections": len(opens), "resets": resets, "queued": stats.queued}
+
+
+async def against_a_plain_server(url: str) -> dict[str, Any]:
+    """A resume=True socket meets a server without sessions: the browser refuses the handshake; heartsock says why."""
+    sock = hstest.track(heartsock.Socket(url, resume=True, reconnect_count=1, reconnect_time=0.01))
+    await hstest.wait_for(lambda: sock.state is heartsock.State.CLOSED, 10 * hstest.T, "CLOSED")
+    last = sock.last_close
+    return {"reason": sock.closed_reason, "code": last.code if last else None, "attempts": sock.stats().connections}
+
+
+async def without_resume(url: str) -> dict[str, Any]:
+    """A plain socket meets a session server: closed with 4400, which is final."""
+    sock = hstest.track(heartsock.Socket(url, reconnect_time=0.01))
+    await hstest.wait_for(lambda: sock.state is heartsock.State.CLOSED, 10 * hstest.T, "CLOSED")
+    last = sock.last_close
+    return {"reason": sock.closed_reason, "code": last.code if last else None, "why": last.reason if last else ""}
