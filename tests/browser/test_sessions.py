@@ -22,8 +22,9 @@ COUNT = 500
 class SessionServer:
     """heartsock.server with resume=True on its own loop; can abort the live TCP connection on a timer."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, session_ttl: float = 30.0) -> None:
         self.count = count
+        self.session_ttl = session_ttl
         self.received: list[str] = []
         self.sessions: list[Session] = []
         self.aborts = 0
@@ -37,7 +38,7 @@ class SessionServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     async def _start(self) -> int:
-        self.server = await serve(self.handler, "127.0.0.1", 0, resume=True, session_ttl=30)
+        self.server = await serve(self.handler, "127.0.0.1", 0, resume=True, session_ttl=self.session_ttl)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def handler(self, session: Session) -> None:
@@ -117,3 +118,16 @@ def test_a_plain_socket_is_refused_by_a_session_server(py: PyPage, sessions: Ses
     result = py.call("sessions.without_resume", sessions.url)
     assert result["code"] == 4400 and "Socket(url, resume=True)" in result["why"]
     assert result["reason"] == "close code 4400 is final"
+
+
+def test_a_session_that_expired_is_reset_and_a_new_one_begins(py: PyPage) -> None:
+    """away longer than session_ttl: the reset event (with the unacknowledged message resent), then a new session"""
+    server = SessionServer(0, session_ttl=0.3 * T)
+    try:
+        result = py.call("sessions.outlive_the_session", server.url, 1.0 * T)
+    finally:
+        server.close()
+    assert result["resets"] == [{"resent": 1, "missing": None, "same": False}]
+    assert result["state"] == "OPEN"
+    assert server.received == ["before", "while away", "after"]
+    assert len(server.sessions) == 2 and server.sessions[0].ended

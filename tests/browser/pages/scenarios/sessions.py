@@ -56,3 +56,39 @@ async def without_resume(url: str) -> dict[str, Any]:
     await hstest.wait_for(lambda: sock.state is heartsock.State.CLOSED, 10 * hstest.T, "CLOSED")
     last = sock.last_close
     return {"reason": sock.closed_reason, "code": last.code if last else None, "why": last.reason if last else ""}
+
+
+async def outlive_the_session(url: str, away: float) -> dict[str, Any]:
+    """Exchange, then stay away longer than the server's session_ttl: the reset event, then a new session."""
+    got: list[str] = []
+    resets: list[dict[str, Any]] = []
+
+    def on_reset(reset: heartsock.SessionReset) -> None:
+        resets.append(
+            {"resent": reset.resent, "missing": reset.missing, "same": reset.old_session == reset.new_session}
+        )
+
+    sock = hstest.track(
+        heartsock.Socket(
+            url,
+            resume=True,
+            backoff="fixed",
+            reconnect_time=away,
+            message_cb=got.append,
+            reset_cb=lambda r: resets.append(
+                {"resent": r.resent, "missing": r.missing, "same": r.old_session == r.new_session}
+            ),
+        )
+    )
+    await sock.wait_open(10 * hstest.T)
+    sock.send("before")
+    await asyncio.wait_for(sock.drain(), 10 * hstest.T)
+    sock.onreconnect()  # away for `away` seconds: longer than the session lives without a connection
+    sock.send("while away")
+    await hstest.wait_for(lambda: resets, 20 * hstest.T, "the reset event")
+    await asyncio.wait_for(sock.drain(), 10 * hstest.T)
+    sock.send("after")
+    await asyncio.wait_for(sock.drain(), 10 * hstest.T)
+    state = sock.state.name
+    sock.destroy()
+    return {"resets": resets, "state": state}
