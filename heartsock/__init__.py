@@ -28,7 +28,7 @@ from .errors import (
     SocketClosed,
     UnsupportedError,
 )
-from .events import SocketEvent
+from .events import SessionReset, SocketEvent
 from .heart import Heart
 from .options import Options
 from .socket import Socket
@@ -57,6 +57,7 @@ __all__ = [
     "Options",
     "QueueFull",
     "Socket",
+    "SessionReset",
     "SocketClosed",
     "SocketEvent",
     "State",

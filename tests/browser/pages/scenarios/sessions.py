@@ -75,9 +75,7 @@ async def outlive_the_session(url: str, away: float) -> dict[str, Any]:
             backoff="fixed",
             reconnect_time=away,
             message_cb=got.append,
-            reset_cb=lambda r: resets.append(
-                {"resent": r.resent, "missing": r.missing, "same": r.old_session == r.new_session}
-            ),
+            reset_cb=on_reset,
         )
     )
     await sock.wait_open(10 * hstest.T)
