@@ -69,6 +69,8 @@ class Session:
         origin: the Origin of the page that created it.
         replayed: messages sent again to the client after a resume, in total.
         dropped: messages the replay buffer had to drop (the client was reset for them).
+        connection: the client's current connection, ``None`` while it is away.
+        ended: whether the session ended (``send()`` raises, iteration stops).
     """
 
     def __init__(self, manager: SessionManager, origin: str | None) -> None:
