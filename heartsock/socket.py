@@ -181,7 +181,8 @@ class Socket:
 
         Events and their arguments: ``"open"`` (event), ``"message"`` (data),
         ``"close"`` (event), ``"error"`` (event), ``"reconnect"`` (attempt, delay),
-        ``"state"`` (old, new). Listeners run after the ``*_cb`` option, in the order
+        ``"state"`` (old, new), ``"reset"`` (a :class:`~heartsock.SessionReset`). Listeners
+        run after the ``*_cb`` option, in the order
         they were added; plain functions and coroutine functions both work.
 
         Raises:
