@@ -47,10 +47,13 @@ vendor/.installed: $(VENV)/.installed node_modules/.installed Makefile devtools/
 	$(PY) -m devtools.vendor
 	touch $@
 
+# mypy checks heartsock, and the browser tier's page-side code (tests/browser/pages/scenarios,
+# run in Pyodide), which imports hstest from devtools/pages.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy heartsock
+	MYPYPATH=devtools/pages $(VENV)/bin/mypy tests/browser/pages/scenarios
 
 wheel: $(VENV)/.installed
 	rm -rf dist && $(PY) -m build --no-isolation --outdir dist . >/dev/null

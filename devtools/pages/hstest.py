@@ -9,14 +9,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import heartsock
 
 T = 1.0  # overwritten by the fixture with the host's HEARTSOCK_TIME_SCALE
 
-sockets: list[Any] = []
+sockets: list[heartsock.Socket] = []
+
+S = TypeVar("S", bound="heartsock.Socket")
 
 
-def track(sock: Any) -> Any:
+def track(sock: S) -> S:
     """Remember ``sock`` so the test's teardown destroys it."""
     sockets.append(sock)
     return sock
@@ -54,7 +59,7 @@ class Recorder:
     def _add(self, name: str, detail: Any) -> None:
         self.events.append((round(time.monotonic() - self.t0, 4), name, detail))
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> dict[str, Any]:
         """Keyword options wiring every callback to this recorder."""
         return {
             "open_cb": lambda e: self._add("open", e.socket_id),

@@ -20,6 +20,7 @@ from devtools.static import ROOT, Mounts, StaticServer, check_assets
 from tests.conftest import TEST_WHEELS, T
 
 HSTEST = ROOT / "devtools" / "pages" / "hstest.py"
+SCENARIOS = ROOT / "tests" / "browser" / "pages" / "scenarios"  # page-side code, run with PyPage.call()
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +55,9 @@ def browser() -> Iterator[Browser]:
 
 
 def boot_pypage(browser: Browser, static_server: StaticServer) -> PyPage:
-    """A new page with Pyodide booted and heartsock plus ``hstest`` importable."""
+    """A new page with Pyodide booted, heartsock plus ``hstest`` importable, ``py.call()`` ready."""
     page = browser.new_page()
-    py = PyPage(page, static_server.url)
+    py = PyPage(page, static_server.url, scenarios=SCENARIOS)
     py.page.evaluate(
         "(src) => window.pyodide.FS.writeFile('/home/pyodide/hstest.py', src)",
         HSTEST.read_text(),

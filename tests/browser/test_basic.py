@@ -10,30 +10,13 @@ from tests.conftest import T
 
 pytestmark = pytest.mark.browser
 
-
-def open_socket(url: str, options: str = "") -> str:
-    """Python source that opens a tracked socket with a recorder and waits until it is OPEN."""
-    return f"""
-import asyncio, heartsock, hstest
-from heartsock import State
-rec = hstest.Recorder()
-sock = hstest.track(heartsock.Socket({url!r}, **rec.callbacks(), {options}))
-await hstest.wait_for(lambda: sock.state is State.OPEN, 5 * hstest.T, "OPEN")
-"""
+# The page side of each test is a function of tests/browser/pages/scenarios/basic.py.
 
 
 def test_text_and_binary_round_trip(py: PyPage, server: ThreadedFaultServer) -> None:
     """text (non-ASCII, emoji) arrives as a text frame, bytes as one binary frame, byte for byte."""
     blob = bytes(range(256)) * 4
-    result = py.run_json(
-        open_socket(server.url("/echo"))
-        + f"""
-sent = [sock.send("héllo wörld 🎉"), sock.send({blob!r})]
-sent += [sock.send(bytearray(b"\\x00\\x01")), sock.send(memoryview(b"mv"))]
-await hstest.wait_for(lambda: len(rec.names("message")) == 4, 5 * hstest.T, "4 echoes")
-[sent, rec.names("message"), sock.ready_state, sock.url]
-"""
-    )
+    result = py.call("basic.round_trip", server.url("/echo"), blob.hex())
     sent, echoes, ready_state, url = result
     assert sent == [True, True, True, True]
     assert echoes == ["héllo wörld 🎉", "b:" + blob.hex(), "b:0001", "b:" + b"mv".hex()]
@@ -45,18 +28,7 @@ await hstest.wait_for(lambda: len(rec.names("message")) == 4, 5 * hstest.T, "4 e
 
 def test_send_rejects_other_types(py: PyPage, server: ThreadedFaultServer) -> None:
     """send() of anything but str or bytes-like raises TypeError, and nothing is sent."""
-    result = py.run_json(
-        open_socket(server.url("/echo"))
-        + """
-errors = []
-for bad in (42, None, ["x"], {"a": 1}):
-    try:
-        sock.send(bad)
-    except TypeError as exc:
-        errors.append(str(exc))
-errors
-"""
-    )
+    result = py.call("basic.send_other_types", server.url("/echo"))
     assert len(result) == 4 and all("str or bytes-like" in e for e in result)
     assert server.peers("/echo")[0].messages == []
 
@@ -64,13 +36,7 @@ errors
 def test_heartbeat_every_heart_time_of_silence(py: PyPage, server: ThreadedFaultServer) -> None:
     """a ping reaches the server after each heart_time without inbound traffic."""
     heart = 0.25 * T
-    py.run_json(
-        open_socket(server.url("/sink"), f"heart_time={heart}")
-        + f"""
-await asyncio.sleep({heart * 4.5})
-sock.state.name
-"""
-    )
+    py.call("basic.stay_quiet", server.url("/sink"), heart)
     peer = server.peers("/sink")[0]
     pings = peer.pings
     assert 3 <= len(pings) <= 5, pings
@@ -82,16 +48,9 @@ sock.state.name
 
 def test_reconnects_after_the_server_drops_it(py: PyPage, server: ThreadedFaultServer) -> None:
     """a connection the server drops is replaced by a new one, and the socket is OPEN again."""
-    py.run_json(open_socket(server.url("/echo"), f"reconnect_time={0.1 * T}") + "1")
+    py.call("common.open_socket", server.url("/echo"), reconnect_time=0.1 * T)
     assert server.call(server.server.drop_all) == 1
-    result = py.run_json(
-        """
-await hstest.wait_for(lambda: len(rec.names("open")) == 2 and sock.state is State.OPEN, 5 * hstest.T, "reopen")
-sock.send("after")
-await hstest.wait_for(lambda: "after" in rec.names("message"), 5 * hstest.T, "echo")
-[rec.names("close"), rec.names("state")]
-"""
-    )
+    result = py.call("basic.reopen_and_echo")
     closes, states = result
     assert closes == [[1, 1006, ""]]
     assert states == ["OPEN", "RECONNECTING", "CONNECTING", "OPEN"]
@@ -101,18 +60,7 @@ await hstest.wait_for(lambda: "after" in rec.names("message"), 5 * hstest.T, "ec
 def test_reconnect_count_limits_attempts_while_server_down(py: PyPage, server: ThreadedFaultServer) -> None:
     """reconnect_count=2 makes exactly 3 attempts in all with the server refusing, then CLOSED."""
     server.call(server.server.refuse_next, 10)
-    result = py.run_json(
-        f"""
-import asyncio, heartsock, hstest
-from heartsock import State
-rec = hstest.Recorder()
-sock = hstest.track(heartsock.Socket({server.url("/echo")!r}, reconnect_count=2, reconnect_time={0.05 * T},
-                                     backoff="fixed", **rec.callbacks()))
-await hstest.wait_for(lambda: sock.state is State.CLOSED, 5 * hstest.T, "CLOSED")
-await asyncio.sleep({0.3 * T})
-[sock.state.name, rec.names("reconnect"), len(rec.names("close")), len(rec.names("error")), sock.ready_state]
-"""
-    )
+    result = py.call("basic.give_up", server.url("/echo"), 0.05 * T, 0.3 * T)
     state, reconnects, closes, errors, ready_state = result
     assert state == "CLOSED"
     assert [r[0] for r in reconnects] == [1, 2]
@@ -124,17 +72,7 @@ await asyncio.sleep({0.3 * T})
 def test_unlimited_reconnect_keeps_trying(py: PyPage, server: ThreadedFaultServer) -> None:
     """reconnect_count=-1 goes on past any count, then connects when the server accepts."""
     server.call(server.server.refuse_next, 8)
-    result = py.run_json(
-        f"""
-import heartsock, hstest
-from heartsock import State
-rec = hstest.Recorder()
-sock = hstest.track(heartsock.Socket({server.url("/echo")!r}, reconnect_count=-1, reconnect_time={0.02 * T},
-                                     backoff="fixed", **rec.callbacks()))
-await hstest.wait_for(lambda: sock.state is State.OPEN, 10 * hstest.T, "OPEN after 8 refusals")
-[len(rec.names("reconnect")), sock.attempt]
-"""
-    )
+    result = py.call("basic.keep_trying", server.url("/echo"), 0.02 * T)
     assert result[0] == 8
     outcomes = [h[2] for h in server.call(lambda: list(server.server.handshakes))]
     assert outcomes == ["refused"] * 8 + ["accepted"]
@@ -142,41 +80,20 @@ await hstest.wait_for(lambda: sock.state is State.OPEN, 10 * hstest.T, "OPEN aft
 
 def test_is_reconnect_false_makes_no_attempt(py: PyPage, server: ThreadedFaultServer) -> None:
     """is_reconnect=False: after the server drops the connection, no new attempt; state CLOSED."""
-    py.run_json(open_socket(server.url("/echo"), f"is_reconnect=False, reconnect_time={0.02 * T}") + "1")
+    py.call("common.open_socket", server.url("/echo"), is_reconnect=False, reconnect_time=0.02 * T)
     server.call(server.server.drop_all)
-    result = py.run_json(
-        f"""
-await hstest.wait_for(lambda: sock.state is State.CLOSED, 5 * hstest.T, "CLOSED")
-await asyncio.sleep({0.3 * T})
-[sock.state.name, rec.names("reconnect")]
-"""
-    )
+    result = py.call("basic.stays_closed", 0.3 * T)
     assert result == ["CLOSED", []]
     assert len(server.call(lambda: list(server.server.handshakes))) == 1
 
 
 def test_onmessage_callback_survives_reconnects(py: PyPage, server: ThreadedFaultServer) -> None:
     """callbacks set with onmessage()/onopen() still fire after two reconnects."""
-    py.run_json(
-        open_socket(server.url("/echo"), f"reconnect_time={0.05 * T}")
-        + """
-got, opens = [], []
-sock.onmessage(got.append)
-sock.onopen(lambda e: opens.append(e.socket_id))
-1
-"""
-    )
+    py.call("basic.listen", server.url("/echo"), 0.05 * T)
     for round_ in range(2):
         server.call(server.server.drop_all)
-        py.run_json(
-            f"""
-await hstest.wait_for(lambda: len(opens) == {round_ + 1} and sock.state is State.OPEN, 5 * hstest.T, "reopen")
-sock.send("m{round_}")
-await hstest.wait_for(lambda: "m{round_}" in got, 5 * hstest.T, "echo")
-1
-"""
-        )
-    result = py.run_json("[got, opens, rec.names('message')]")
+        py.call("basic.echo_after_reopen", round_)
+    result = py.call("basic.listened")
     got, opens, via_option = result
     assert got == ["m0", "m1"] and opens == [2, 3]
     assert via_option == []  # onmessage(cb) replaced message_cb, as in the reference
@@ -185,22 +102,7 @@ await hstest.wait_for(lambda: "m{round_}" in got, 5 * hstest.T, "echo")
 def test_destroy_stops_everything_seen_from_server(py: PyPage, server: ThreadedFaultServer) -> None:
     """after destroy(): closed with 1000, then no heartbeat and no connection attempt reach the server."""
     heart = 0.1 * T
-    result = py.run_json(
-        open_socket(server.url("/sink"), f"heart_time={heart}, reconnect_time={0.02 * T}")
-        + f"""
-await asyncio.sleep({heart * 2.5})
-unsent = sock.destroy()
-again = sock.destroy()
-errors = []
-for call in (lambda: sock.send("x"), sock.create, sock.onreconnect):
-    try:
-        call()
-    except heartsock.SocketClosed as exc:
-        errors.append(type(exc).__name__)
-await asyncio.sleep({heart * 6})
-[sock.state.name, rec.names("close"), unsent, again, errors, sock.ready_state]
-"""
-    )
+    result = py.call("basic.destroy_then_wait", server.url("/sink"), heart, 0.02 * T)
     state, closes, unsent, again, errors, ready_state = result
     assert state == "DESTROYED" and closes == [[1, 1000, "destroyed"]]
     assert unsent == [] and again == [] and errors == ["SocketClosed"] * 3 and ready_state == 3
@@ -214,21 +116,7 @@ await asyncio.sleep({heart * 6})
 def test_unsupported_when_websocket_deleted(py: PyPage) -> None:
     """constructing a Socket after the page deleted WebSocket raises UnsupportedError, saying why."""
     try:
-        result = py.run_json(
-            """
-import js, heartsock
-saved = js.WebSocket
-js.eval("delete globalThis.WebSocket")
-try:
-    heartsock.Socket("ws://127.0.0.1:1/")
-    outcome = "no error"
-except heartsock.UnsupportedError as exc:
-    outcome = str(exc)
-finally:
-    js.globalThis.WebSocket = saved
-[outcome, isinstance(heartsock.UnsupportedError("x"), heartsock.HeartsockError)]
-"""
-        )
+        result = py.call("basic.construct_without_websocket")
     finally:
         py.run("import js\nstr(hasattr(js, 'WebSocket'))")
     assert "no WebSocket" in result[0] and result[1] is True
@@ -236,20 +124,7 @@ finally:
 
 def test_bad_url_raises_before_any_connection(py: PyPage, server: ThreadedFaultServer) -> None:
     """a missing or non-ws URL raises ValueError naming it; an unknown option raises TypeError."""
-    result = py.run_json(
-        """
-import heartsock
-out = []
-for args, kwargs in ((("http://127.0.0.1/",), {}), ((), {}), (({"heartTime": 10},), {}),
-                     (("ws://127.0.0.1/",), {"heart_tme": 1}), (("ws://127.0.0.1/",), {"open_cb": 3})):
-    try:
-        heartsock.Socket(*args, **kwargs)
-        out.append("no error")
-    except (ValueError, TypeError) as exc:
-        out.append([type(exc).__name__, isinstance(exc, ValueError), isinstance(exc, TypeError), str(exc)])
-out
-"""
-    )
+    result = py.call("basic.bad_constructions")
     assert result[0][1] is True and "ws://" in result[0][3]
     assert result[1][1] is True and "url" in result[1][3]
     assert result[2][1] is True and "url" in result[2][3]
@@ -260,25 +135,7 @@ out
 
 def test_seed_dict_end_to_end(py: PyPage, server: ThreadedFaultServer) -> None:
     """the reference's option dict (camelCase, milliseconds) works end to end, callbacks included."""
-    result = py.run_json(
-        f"""
-import asyncio, heartsock, hstest
-from heartsock import State
-log = []
-sock = hstest.track(heartsock.Socket({{
-    "url": {server.url("/echo")!r}, "heartTime": {100 * T}, "heartMsg": "ping", "isReconnect": True,
-    "reconnectTime": {50 * T}, "reconnectCount": -1,
-    "openCb": lambda e: log.append(["open", e.type]), "closeCb": lambda e: log.append(["close", e.code]),
-    "messageCb": lambda d: log.append(["message", d]), "errorCb": lambda e: log.append(["error", e.type]),
-}}, backoff="fixed"))
-await hstest.wait_for(lambda: sock.state is State.OPEN, 5 * hstest.T, "OPEN")
-sock.send("hello")
-await hstest.wait_for(lambda: ["message", "hello"] in log, 5 * hstest.T, "echo")
-await asyncio.sleep({0.25 * T})
-o = sock.options
-[log[:2], o.heart_time, o.reconnect_time, o.reconnect_count, "pong" in [e[1] for e in log]]
-"""
-    )
+    result = py.call("basic.seed_dict", server.url("/echo"), 100 * T, 50 * T, 0.25 * T)
     first, heart_time, reconnect_time, count, got_pong = result
     assert first == [["open", "open"], ["message", "hello"]]
     assert heart_time == pytest.approx(0.1 * T) and reconnect_time == pytest.approx(0.05 * T) and count == -1
@@ -288,14 +145,7 @@ o = sock.options
 
 def test_create_replaces_a_live_socket(py: PyPage, server: ThreadedFaultServer) -> None:
     """create() on an OPEN socket closes the old one before the new one opens: never two live."""
-    result = py.run_json(
-        open_socket(server.url("/echo"))
-        + """
-sock.create()
-await hstest.wait_for(lambda: sock.state is State.OPEN, 5 * hstest.T, "reopen")
-[rec.names("close"), rec.names("open")]
-"""
-    )
+    result = py.call("basic.create_again", server.url("/echo"))
     assert result == [[[1, 1000, "replaced by create()"]], [1, 2]]
     peers = server.peers("/echo")
     assert len(peers) == 2 and peers[0].close_code == 1000 and peers[1].closed_at is None
@@ -307,24 +157,14 @@ def test_python_errors_surface_in_tests(py: PyPage) -> None:
         py.run("1 / 0")
 
 
+def test_call_errors_surface_in_tests(py: PyPage) -> None:
+    """py.call() reports what the page raised (here: no such function) as a test failure."""
+    with pytest.raises(PythonError, match="no_such_scenario"):
+        py.call("basic.no_such_scenario")
+
+
 def test_heart_beats_until_reset(py: PyPage) -> None:
     """Heart(timeout).start(cb) calls cb every timeout on the browser's timer; a raising cb keeps it going."""
-    result = py.run_json(
-        f"""
-import asyncio, heartsock
-beats = []
-def cb():
-    beats.append(1)
-    if len(beats) == 2:
-        raise RuntimeError("a failing beat is logged, not fatal")
-heart = heartsock.Heart({0.05 * T})
-assert heart.start(cb) is heart
-await asyncio.sleep({0.05 * T * 4.5})
-counted = len(beats)
-assert heart.reset() is heart
-await asyncio.sleep({0.05 * T * 3})
-[counted, len(beats), heart.timeout]
-"""
-    )
+    result = py.call("basic.heart_beats", 0.05 * T)
     counted, after_reset, timeout = result
     assert 3 <= counted <= 5 and after_reset == counted and timeout == pytest.approx(0.05 * T)

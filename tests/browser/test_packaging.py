@@ -16,6 +16,7 @@ from playwright.sync_api import Browser
 from devtools.browser import PyPage
 from devtools.faults import ThreadedFaultServer
 from devtools.static import ROOT, StaticServer
+from tests.browser.conftest import SCENARIOS
 from tests.conftest import TEST_WHEELS
 
 pytestmark = pytest.mark.browser
@@ -65,20 +66,8 @@ def test_wheel_installs_with_micropip_offline(
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     try:
-        py = PyPage(page, static_server.url, query="?nosources")
-        result = py.run_json(
-            f"""
-import js
-await js.pyodide.loadPackage("micropip")
-import micropip
-await micropip.install(js.location.origin + "/testwheels/{wheel.name}", deps=False)
-import asyncio, heartsock
-async with heartsock.connect({server.url("/echo")!r}) as sock:
-    sock.send("from the wheel")
-    echo = await asyncio.wait_for(sock.recv(), 5)
-[echo, heartsock.__file__]
-"""
-        )
+        py = PyPage(page, static_server.url, query="?nosources", scenarios=SCENARIOS)
+        result = py.call("install.wheel_echo", wheel.name, server.url("/echo"))
     finally:
         page.close()
     echo, path = result

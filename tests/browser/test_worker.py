@@ -7,8 +7,10 @@ import json
 import pytest
 from playwright.sync_api import Browser
 
+from devtools.browser import call_source, install_source
 from devtools.faults import ThreadedFaultServer
 from devtools.static import StaticServer
+from tests.browser.conftest import SCENARIOS
 
 pytestmark = pytest.mark.browser
 
@@ -31,18 +33,9 @@ def test_socket_works_in_a_web_worker(
     page = browser.new_page()
     try:
         page.goto(f"{static_server.url}/testpages/blank.html")
-        status, value = page.evaluate(
-            RUN_IN_WORKER,
-            f"""
-import asyncio, js, json, heartsock
-async with heartsock.connect({server.url("/echo")!r}, heart_time=0.1, pong_msg="pong") as sock:
-    sock.send("from a worker")
-    echo = await asyncio.wait_for(sock.recv(), 5)
-    await asyncio.sleep(0.25)
-    latency = sock.latency
-json.dumps([echo, hasattr(js, "window"), hasattr(js, "document"), latency is not None, sock.state.name])
-""",
-        )
+        # the worker runs the code it is sent: copy the scenarios in, then call worker.py's function
+        code = install_source(SCENARIOS) + call_source("scenarios.worker", "echo_and_heartbeat", [server.url("/echo")])
+        status, value = page.evaluate(RUN_IN_WORKER, code)
     finally:
         page.close()
     assert status == 0, value
