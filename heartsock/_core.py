@@ -462,7 +462,8 @@ class Machine:
             self._schedule_retry(now, "lost")
         if why is not None:
             if handshake_failed:
-                why = f"{why}; the last attempt never opened: {HANDSHAKE_FAILED}"
+                known = event.reason.startswith("the handshake failed")  # a runtime that could tell more
+                why = f"{why}; the last attempt never opened: {event.reason if known else HANDSHAKE_FAILED}"
                 if self.session is not None:
                     why += f"; {NO_SESSION_SERVER}"
             self._give_up(event, why)

@@ -41,9 +41,14 @@ def _check_utf8(text: str) -> None:
 
 
 def _default_runtime() -> Runtime:
-    from ._browser import browser_runtime
+    """The browser's runtime in Pyodide; CPython's asyncio runtime elsewhere."""
+    from ._browser import browser_runtime, in_browser
 
-    return browser_runtime()
+    if in_browser():
+        return browser_runtime()
+    from ._cpython import cpython_runtime
+
+    return cpython_runtime()
 
 
 class Socket:
@@ -57,13 +62,16 @@ class Socket:
         url_or_options: ``"ws://…"``/``"wss://…"``, a callable returning the URL
             (plain or ``async``; called before every attempt), or the reference's
             camelCase option dict (times in milliseconds).
-        runtime: where to run; the browser (Pyodide) when ``None``. Tests pass
+        runtime: where to run. ``None``: the browser's ``WebSocket`` in Pyodide, or
+            CPython's running asyncio loop with ``websockets`` elsewhere
+            (``pip install heartsock[cpython]``). Tests pass
             :class:`heartsock.testing.FakeRuntime`.
         **options: heartsock's keyword options (snake_case, seconds); they override
             the dict's values.
 
     Raises:
-        UnsupportedError: there is no global ``WebSocket`` here.
+        UnsupportedError: there is no global ``WebSocket`` here; or, on CPython,
+            ``websockets`` is not installed or no asyncio loop is running.
         ConfigError: an option value is bad (missing or non-ws URL, negative time, …).
         ConfigTypeError: an option has the wrong type, or its name is unknown.
     """

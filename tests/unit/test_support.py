@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 
 import pytest
@@ -38,17 +39,28 @@ def test_import_works_on_cpython_without_js() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def test_socket_without_runtime_raises_unsupported_error() -> None:
-    """Socket() on CPython raises UnsupportedError saying why and where heartsock runs"""
-    with pytest.raises(UnsupportedError) as info:
+def test_socket_on_cpython_without_websockets_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Socket() on CPython without websockets raises UnsupportedError naming the extra to install"""
+    monkeypatch.setitem(sys.modules, "websockets", None)  # as if it were not installed
+
+    async def main() -> None:
         Socket(URL)
-    message = str(info.value)
-    assert "WebSocket" in message
-    assert "Pyodide" in message or "browser" in message
+
+    with pytest.raises(UnsupportedError, match=r"pip install 'heartsock\[cpython\]'") as info:
+        asyncio.run(main())
+    assert "browser" in str(info.value)
 
 
-def test_connect_without_runtime_raises_unsupported_error() -> None:
-    """heartsock.connect() on CPython raises UnsupportedError when awaited"""
+def test_socket_on_cpython_outside_a_loop_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Socket() on CPython with no running asyncio loop raises UnsupportedError saying how to run it"""
+    monkeypatch.setitem(sys.modules, "websockets", types.ModuleType("websockets"))  # installed, for this test
+    with pytest.raises(UnsupportedError, match="running asyncio event loop"):
+        Socket(URL)
+
+
+def test_connect_on_cpython_without_websockets_raises_unsupported_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """heartsock.connect() on CPython without websockets raises UnsupportedError when awaited"""
+    monkeypatch.setitem(sys.modules, "websockets", None)
 
     async def main() -> None:
         await heartsock.connect(URL)
