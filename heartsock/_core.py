@@ -36,11 +36,13 @@ The parts: :class:`~heartsock._heartbeat.HeartbeatTracker` (ping, reply, latency
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from ._budget import RetryBudget
 from ._heartbeat import HeartbeatTracker
+from ._outbox import Outbox
 from ._outputs import (
     Abandon,
     Acknowledged,
@@ -59,7 +61,7 @@ from ._outputs import (
 )
 from ._session import ClientSession
 from ._transitions import allowed
-from .errors import QueueFull, SocketClosed
+from .errors import MessageExpired, QueueFull, SocketClosed
 from .events import SessionReset, SocketEvent
 from .options import Options
 from .state import State
@@ -114,7 +116,7 @@ class Machine:
         self._rand = rand
         self._actions: list[Action] = []
         self.events: deque[Event] = deque()  # read by the driver; see pop_event()
-        self._queue: deque[Data] = deque()
+        self._queue = Outbox(options.max_queue, options.queue_overflow)
         self.heartbeat = HeartbeatTracker(
             options.heart_time, options.effective_pong_timeout, options.pong_msg, self._user_code_failed
         )
@@ -134,6 +136,11 @@ class Machine:
     def queued(self) -> int:
         """How many messages wait in the offline queue (with a session: not acknowledged yet)."""
         return len(self.session.outbox) if self.session is not None else len(self._queue)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The offline queue (its policy counters: ``expired``, ``coalesced``, ``overflowed``)."""
+        return self._queue
 
     @property
     def retries(self) -> int:
@@ -205,7 +212,7 @@ class Machine:
         self._end_current(CLOSE_NORMAL, "reconnect requested", now)
         self._schedule_retry(now, "onreconnect()")
 
-    def send(self, data: Data, now: float) -> bool:
+    def send(self, data: Data, now: float, ttl: float | None = None, key: Hashable | None = None) -> bool:
         """Send ``data`` if open (``True``), else queue it for the next connection (``False``).
 
         Raises:
@@ -225,11 +232,11 @@ class Machine:
         self._refuse_if_destroyed("send()")
         if self.state is State.CLOSED:
             raise SocketClosed("send() on a socket that gave up reconnecting; call create() to start again")
-        if len(self._queue) >= self._opt.max_queue:
-            raise QueueFull(
-                f"the offline queue already holds max_queue={self._opt.max_queue} messages; this one was not queued"
+        dropped = self._queue.put(data, now, ttl, key)
+        if dropped is not None:
+            self.events.append(
+                ErrorRaised(SocketEvent("error", self.socket_id, reason=dropped, error=QueueFull(dropped)))
             )
-        self._queue.append(data)
         return False
 
     def destroy(self, now: float) -> list[Data]:
@@ -244,16 +251,15 @@ class Machine:
         if self.state is State.DESTROYED:
             return []
         self.events.clear()
+        unsent, _ = self._queue.take(-math.inf)  # nothing has expired for the caller
         if self.session is not None:
             if self.state is State.OPEN:
                 self._actions.append(Send(self.socket_id, BYE))  # the server ends the session
-            self._queue.extend(payload for _, payload in self.session.outbox)
+            unsent = [payload for _, payload in self.session.outbox]
             self.session.outbox.clear()
         self._end_current(CLOSE_NORMAL, _DESTROYED, now)
         self.retry_at = None
         self._set_state(State.DESTROYED, "destroy()")
-        unsent = list(self._queue)
-        self._queue.clear()
         return unsent
 
     # ---- network events ---------------------------------------------------------------
@@ -272,9 +278,12 @@ class Machine:
         self.budget.connection_opened(now)
         self.heartbeat.start(now)
         self._set_state(State.OPEN, "opened")
-        queue = self._queue
-        while queue:
-            self._actions.append(Send(socket_id, queue.popleft()))
+        live, expired = self._queue.take(now)
+        for data in live:
+            self._actions.append(Send(socket_id, data))
+        if expired:
+            error = MessageExpired(f"{expired} queued message(s) outlived their ttl before a connection opened")
+            self.events.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
         self.events.append(Opened(SocketEvent("open", socket_id)))
 
     def socket_message(self, socket_id: int, data: Data, now: float) -> None:

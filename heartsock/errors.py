@@ -7,6 +7,7 @@
     ├── ConfigError (ValueError)           a bad option value, or a bad argument to a method
     │   └── ConfigTypeError (TypeError)    an option or argument of the wrong type, or an unknown option name
     ├── QueueFull                          send() while not open would overflow max_queue
+    ├── MessageExpired (TimeoutError)      (in error events) queued messages outlived their ttl
     ├── SocketClosed (ConnectionError)     send()/create()/recv()… after destroy(); send() after it gave up
     ├── ConnectionFailed (ConnectionError) connect()/recv()/wait_open()/drain(): the socket gave up; .code, .reason
     └── DecodeError (ValueError)           recv_json() received a message that is not JSON
@@ -24,6 +25,7 @@ __all__ = [
     "ConnectionFailed",
     "DecodeError",
     "HeartsockError",
+    "MessageExpired",
     "QueueFull",
     "SocketClosed",
     "UnsupportedError",
@@ -86,3 +88,10 @@ class ConnectionFailed(HeartsockError, ConnectionError):
 
 class DecodeError(HeartsockError, ValueError):
     """``recv_json()`` received a message that is not JSON (the text is quoted, truncated)."""
+
+
+class MessageExpired(HeartsockError, TimeoutError):
+    """Queued messages outlived the ``ttl`` given to ``send()`` before a connection opened.
+
+    Not raised: it is the ``.error`` of the ``error`` event that reports the drop.
+    """

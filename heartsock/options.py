@@ -158,6 +158,11 @@ class Options:
     state_cb: Callable[..., Any] | None = None
     """Called as ``state_cb(old, new)`` with two :class:`~heartsock.State` values on every
     state change."""
+    queue_overflow: str = "raise"
+    """What ``send()`` does when the offline queue holds ``max_queue`` messages:
+    ``"raise"`` :class:`~heartsock.QueueFull`, ``"drop_oldest"`` queued message, or
+    ``"drop_newest"`` (the one being sent); each drop is counted and reported as an
+    ``error`` event. ``"raise"`` only, with ``resume=True``."""
     resume: bool = False
     """Open a heartsock session (the ``heartsock.v1`` subprotocol, with a
     :mod:`heartsock.server` that has ``resume=True``): every message reaches the other
@@ -304,6 +309,13 @@ def _validate(raw: dict[str, object]) -> Options:
         if name in raw:
             values[name] = _integer(name, raw.pop(name), minimum=0)
     values["resume"] = resume = _boolean("resume", raw.pop("resume", False))
+    if "queue_overflow" in raw:
+        overflow = raw.pop("queue_overflow")
+        if overflow not in ("raise", "drop_oldest", "drop_newest"):
+            raise ConfigError(f"queue_overflow must be 'raise', 'drop_oldest' or 'drop_newest', got {overflow!r}")
+        if resume and overflow != "raise":
+            raise ConfigError("queue_overflow must be 'raise' with resume=True: a session drops nothing silently")
+        values["queue_overflow"] = overflow
     is_reconnect = _boolean("is_reconnect", raw.pop("is_reconnect", True))
     values["is_reconnect"] = is_reconnect and not is_restory
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any, TypeVar, overload
 
 from ._dispatch import EVENTS, Listeners
@@ -17,7 +17,7 @@ from ._json import decode_json
 from ._runtime import Runtime
 from .errors import ConfigError, ConfigTypeError, ConnectionFailed, SocketClosed
 from .events import SocketEvent
-from .options import Options, parse_options
+from .options import Options, parse_options, positive_seconds
 from .state import State
 from .stats import Stats
 from .wire import Data
@@ -28,6 +28,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SEND_TYPES = (str, bytes, bytearray, memoryview)
 _DRAIN_POLL = 0.005  # seconds between bufferedAmount checks in drain()
+
+
+def _policies(ttl: object, key: object, resume: bool) -> tuple[float | None, Hashable | None]:
+    if resume:
+        raise ConfigError("send(): ttl and key are not available with resume=True (a session drops nothing)")
+    if ttl is not None:
+        ttl = positive_seconds("ttl", ttl)
+    if key is not None and not isinstance(key, Hashable):
+        raise ConfigTypeError(f"send(): key must be hashable, got {type(key).__name__}")
+    return ttl, key
 
 
 def _check_utf8(text: str) -> None:
@@ -105,8 +115,18 @@ class Socket:
         self._machine.create(self._driver.clock())
         self._driver.run()
 
-    def send(self, data: Data | bytearray | memoryview) -> bool:
+    def send(
+        self, data: Data | bytearray | memoryview, *, ttl: float | None = None, key: Hashable | None = None
+    ) -> bool:
         """Send a text (``str``) or binary (bytes-like) message.
+
+        Args:
+            data: the message.
+            ttl: while queued, drop it if no connection opened within ``ttl`` seconds
+                (counted, and reported as an ``error`` event with a
+                :class:`~heartsock.MessageExpired`).
+            key: while queued, a newer message with the same key replaces it in its
+                place (the latest value wins).
 
         Returns:
             ``True`` if written to the open socket, ``False`` if queued for the next
@@ -127,7 +147,10 @@ class Socket:
         elif not isinstance(data, (str, bytes)):
             data = bytes(data)
         driver = self._driver
-        sent = self._machine.send(data, driver.clock())
+        if ttl is None and key is None:
+            sent = self._machine.send(data, driver.clock())
+        else:
+            sent = self._machine.send(data, driver.clock(), *_policies(ttl, key, self._driver.options.resume))
         driver.run()
         return sent
 
@@ -296,6 +319,9 @@ class Socket:
             connections=d.connections,
             retries=d.retries,
             queued=self._machine.queued,
+            expired=self._machine.outbox.expired,
+            coalesced=self._machine.outbox.coalesced,
+            overflowed=self._machine.outbox.overflowed,
             recv_buffered=len(d.inbox),
             recv_dropped=d.inbox.dropped,
             live_sockets=d.transport.live,

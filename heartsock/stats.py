@@ -27,7 +27,13 @@ class Stats:
     retries: int
     """Retries scheduled, in total."""
     queued: int
-    """Messages waiting in the offline queue now."""
+    """Messages waiting in the offline queue now (with ``resume=True``: not acknowledged yet)."""
+    expired: int
+    """Queued messages dropped because they outlived their ``ttl``, in total."""
+    coalesced: int
+    """Queued messages replaced by a newer one with the same ``key``, in total."""
+    overflowed: int
+    """Messages dropped by ``queue_overflow="drop_oldest"``/``"drop_newest"``, in total."""
     recv_buffered: int
     """Messages waiting in the receive buffer for ``recv()`` now."""
     recv_dropped: int

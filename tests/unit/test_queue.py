@@ -159,3 +159,73 @@ def test_messages_sent_to_a_replaced_socket_are_not_resent() -> None:
     sock.create()
     rt.net.opened(2)
     assert writes(rt) == [(1, "once")]
+
+
+# ---- outbox policies: ttl, key, overflow ------------------------------------------------------
+
+
+def test_drop_oldest_makes_room_and_reports_it() -> None:
+    """queue_overflow="drop_oldest": the oldest queued message goes, counted, with an error event"""
+    from heartsock import QueueFull
+
+    sock, rt, rec = make_socket(max_queue=2, queue_overflow="drop_oldest")
+    for text in ("a", "b", "c"):
+        assert sock.send(text) is False
+    rt.net.opened(1)
+    assert rt.net.sent(1) == ["b", "c"]
+    assert sock.stats().overflowed == 1
+    assert [type(e.error) for e in rec.errors] == [QueueFull] and "oldest" in rec.errors[0].reason
+
+
+def test_drop_newest_keeps_the_queue_and_reports_it() -> None:
+    """queue_overflow="drop_newest": the message being sent is dropped, counted, with an error event"""
+    sock, rt, rec = make_socket(max_queue=2, queue_overflow="drop_newest")
+    for text in ("a", "b", "c"):
+        sock.send(text)
+    rt.net.opened(1)
+    assert rt.net.sent(1) == ["a", "b"]
+    assert sock.stats().overflowed == 1 and "newest" in rec.errors[0].reason
+
+
+def test_a_message_that_outlives_its_ttl_is_dropped_and_reported() -> None:
+    """send(ttl=…) while offline: still queued after ttl seconds, it is dropped at the flush, with an error event"""
+    from heartsock import MessageExpired
+
+    sock, rt, rec = make_socket()
+    sock.send("stale", ttl=1.0)
+    sock.send("fresh", ttl=10.0)
+    sock.send("forever")
+    rt.jump(2.0)
+    rt.net.opened(1)
+    assert rt.net.sent(1) == ["fresh", "forever"]
+    assert sock.stats().expired == 1
+    assert [type(e.error) for e in rec.errors] == [MessageExpired]
+
+
+def test_a_newer_message_with_the_same_key_replaces_the_queued_one_in_place() -> None:
+    """send(key=…) while offline: the latest value wins, in the first one's place"""
+    sock, rt, rec = make_socket()
+    sock.send("price 1", key="AAPL")
+    sock.send("news")
+    sock.send("price 2", key="AAPL")
+    assert sock.queued == 2
+    rt.net.opened(1)
+    assert rt.net.sent(1) == ["price 2", "news"]
+    assert sock.stats().coalesced == 1
+
+
+def test_policies_are_validated() -> None:
+    """a bad ttl, an unhashable key, an unknown overflow policy, and ttl/key with resume=True are refused clearly"""
+    from heartsock import ConfigError, ConfigTypeError
+
+    sock, rt, rec = make_socket()
+    with pytest.raises(ConfigError, match="ttl"):
+        sock.send("x", ttl=0)
+    with pytest.raises(ConfigTypeError, match="key must be hashable"):
+        sock.send("x", key=["list"])
+    with pytest.raises(ConfigError, match="queue_overflow"):
+        make_socket(queue_overflow="drop_random")
+    session, _, _ = make_socket(resume=True)
+    with pytest.raises(ConfigError, match="resume=True"):
+        session.send("x", ttl=1.0)
+    assert sock.queued == 0 and session.queued == 0
