@@ -49,6 +49,7 @@ class StubWebSocket:
         self.binaryType = "blob"
         self.readyState = 0
         self.bufferedAmount = 0
+        self.protocol = ""
         self.sent: list[Any] = []
         self.closed: tuple[int, str] | None = None
 
