@@ -4,8 +4,8 @@ Rules:
 
 1. Every ``create_proxy`` is paired with a ``destroy()``. A WebSocket's four handler
    proxies are made when it opens and destroyed when it retires (closed by the browser,
-   or abandoned by heartsock); the timer and the browser-hint listeners own one proxy
-   each, destroyed by ``Socket.destroy()``.
+   or abandoned by heartsock). Timers and browser-hint listeners are the page's, shared by
+   every socket (``heartsock._page``).
 2. A proxy is never destroyed while it is running: when a release happens inside a
    heartsock entry point (a handler, the timer), the proxies wait in a graveyard that a
    ``setTimeout(…, 0)`` once-callable empties right after.
@@ -24,23 +24,23 @@ there instead.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._runtime import TransportSink, WatchSink
 from .errors import UnsupportedError
 from .wire import Data
 
+if TYPE_CHECKING:
+    from ._page import PageTimer, PageWatch
+
 __all__ = [
     "BrowserRuntime",
-    "BrowserTimer",
     "BrowserTransport",
-    "BrowserWatch",
     "browser_runtime",
     "in_browser",
     "report",
@@ -48,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger("heartsock")
 
-_MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
 
 _depth = 0  # heartsock entry points currently on the stack
 _graveyard: list[Any] = []
@@ -224,74 +223,6 @@ class BrowserTransport:
         return len(self._sockets)
 
 
-class BrowserTimer:
-    """One ``setTimeout`` at a time, through one long-lived proxy (no churn on re-arm)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self._js = _js()
-        self._callback = callback
-        self._proxy: Any = _proxy(self._fire)
-        self._handle: Any = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._callback()
-
-    def arm(self, delay: float) -> None:
-        if self._proxy is None:
-            return
-        self.cancel()
-        ms = min(_MAX_TIMEOUT_MS, max(0, math.ceil(delay * 1000)))
-        self._handle = self._js.setTimeout(self._proxy, ms)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._js.clearTimeout(self._handle)
-            self._handle = None
-
-    def close(self) -> None:
-        self.cancel()
-        if self._proxy is not None:
-            release([self._proxy])
-            self._proxy = None
-
-
-class BrowserWatch:
-    """Listens for ``online``/``offline``, ``visibilitychange`` and ``pageshow``."""
-
-    def __init__(self, sink: WatchSink) -> None:
-        js = _js()
-        self._listeners: list[tuple[Any, str, Any]] = []
-        navigator = getattr(js, "navigator", None)
-        self._navigator = navigator
-        document = getattr(js, "document", None)
-
-        def visibility(event: Any) -> None:
-            if document is not None and document.visibilityState == "visible":
-                sink.on_visible()
-
-        self._listen(js, "online", lambda event: sink.on_online())
-        self._listen(js, "offline", lambda event: sink.on_offline())
-        self._listen(js, "pageshow", lambda event: sink.on_visible())
-        if document is not None:
-            self._listen(document, "visibilitychange", visibility)
-
-    def _listen(self, target: Any, kind: str, fn: Callable[[Any], None]) -> None:
-        proxy = _proxy(fn)
-        target.addEventListener(kind, proxy)
-        self._listeners.append((target, kind, proxy))
-
-    @property
-    def online(self) -> bool:
-        return self._navigator is None or bool(getattr(self._navigator, "onLine", True))
-
-    def close(self) -> None:
-        listeners, self._listeners = self._listeners, []
-        for target, kind, proxy in listeners:
-            target.removeEventListener(kind, proxy)
-        release([proxy for _, _, proxy in listeners])
-
-
 class BrowserRuntime:
     """The :class:`~heartsock._runtime.Runtime` of Pyodide in a browser (page or worker)."""
 
@@ -304,11 +235,15 @@ class BrowserRuntime:
     def transport(self, sink: TransportSink) -> BrowserTransport:
         return BrowserTransport(sink)
 
-    def timer(self, callback: Callable[[], None]) -> BrowserTimer:
-        return BrowserTimer(callback)
+    def timer(self, callback: Callable[[], None]) -> PageTimer:
+        from ._page import PageTimer
 
-    def watch(self, sink: WatchSink) -> BrowserWatch:
-        return BrowserWatch(sink)
+        return PageTimer(callback)
+
+    def watch(self, sink: WatchSink) -> PageWatch:
+        from ._page import PageWatch
+
+        return PageWatch(sink)
 
     def report(self, error: BaseException, context: str) -> None:
         report(error, context)

@@ -44,10 +44,11 @@ class _LoopTimer:
 
 def _default_timer(callback: Callable[[], None]) -> Timer:
     try:
-        from ._browser import BrowserTimer, in_browser
+        from ._browser import in_browser
+        from ._page import PageTimer
     except ImportError:  # pragma: no cover - _browser always imports
         return _LoopTimer(callback)
-    return BrowserTimer(callback) if in_browser() else _LoopTimer(callback)
+    return PageTimer(callback) if in_browser() else _LoopTimer(callback)
 
 
 class Heart:

@@ -196,3 +196,35 @@ def test_the_timer_keeps_one_proxy_across_rearms(stub: tuple[StubJs, list[StubPr
     assert len(js.timeouts) == 1
     sock.destroy()
     assert js.timeouts == {}
+
+
+def test_many_sockets_share_one_timeout_and_one_set_of_listeners(stub: tuple[StubJs, list[StubProxy]]) -> None:
+    """50 heartbeating sockets: one pending setTimeout and four hint listeners for the page, all released after"""
+    js, proxies = stub
+    socks = [
+        heartsock.Socket("ws://127.0.0.1:9/x", runtime=BrowserRuntime(), heart_time=1 + i / 100) for i in range(50)
+    ]
+    for ws in js.sockets:
+        ws.onopen(None)
+    assert len(js.timeouts) == 1
+    assert sorted(kind for kind, _ in js.listeners + js.document.listeners) == [
+        "offline",
+        "online",
+        "pageshow",
+        "visibilitychange",
+    ]
+    for sock in socks:
+        sock.destroy()
+    assert js.timeouts == {} and js.listeners == [] and js.document.listeners == []
+    assert live(proxies) == []
+
+
+def test_the_earliest_deadline_of_any_socket_is_the_one_armed(stub: tuple[StubJs, list[StubProxy]]) -> None:
+    """the page's timeout follows the earliest deadline: a later socket's earlier deadline re-arms it"""
+    js, _ = stub
+    slow = heartsock.Socket("ws://127.0.0.1:9/x", runtime=BrowserRuntime(), connect_timeout=30)
+    assert [ms for _, ms in js.timeouts.values()] == [30_000]
+    fast = heartsock.Socket("ws://127.0.0.1:9/x", runtime=BrowserRuntime(), connect_timeout=2)
+    assert [ms for _, ms in js.timeouts.values()] in ([2000], [1999])
+    fast.destroy()
+    slow.destroy()
