@@ -1,5 +1,9 @@
-"""heartsock's benchmarks (issue 6): heartsock side by side with the browser's own WebSocket.
+"""heartsock's browser benchmarks: heartsock side by side with the browser's own WebSocket.
 
-Run ``make bench`` (or ``python -m bench``; ``--smoke`` for a seconds-long check). See
-``bench/__main__.py`` for the options and ``bench/runner.py`` for how a run is organised.
+``make bench`` (``python -m bench``) runs them and renders ``bench/PERFORMANCE.md`` and the
+README's performance section from ``bench/summary.json``; ``python -m bench.report``
+renders them again without running; ``python -m bench --smoke`` checks in seconds that
+everything runs. Modules: :mod:`bench.run` (pages and plan), :mod:`bench.servers`,
+:mod:`bench.summary` (raw results → summary), :mod:`bench.report` (summary → text),
+:mod:`bench.storm` (the simulated reconnect storm), :mod:`bench.cpu`.
 """

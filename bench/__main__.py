@@ -1,7 +1,11 @@
-"""``python -m bench [--smoke] [--out bench/results.json] [--patch FILE]``: run the benchmarks.
+"""``python -m bench [--smoke] [--out DIR]``: run the benchmarks, write the summary, render the reports.
 
-Writes the results file, ``storm.png`` and ``PERFORMANCE.md`` beside it (the raw page
-data goes to ``bench/out/raw.json``), and prints the table.
+A full run (``make bench``) writes the raw results and the storm plot to ``bench/out/``
+(not committed), ``bench/summary.json`` and ``bench/storm.png``, then renders
+``bench/PERFORMANCE.md`` and the README's performance section from the summary
+(``python -m bench.report`` renders them again without running anything). ``--smoke``
+runs tiny counts in seconds and writes everything under ``--out`` (default
+``bench/out/smoke``), leaving the committed files alone.
 """
 
 from __future__ import annotations
@@ -9,57 +13,44 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from . import analysis, report
-from .runner import FULL, SMOKE, Bench
+from . import report, summary
+from .run import FULL, SMOKE, run
 
 HERE = Path(__file__).resolve().parent
 
 
-def run(out: Path, *, smoke: bool = False, patch: Path | None = None, browser: Any = None) -> dict[str, Any]:
-    """Run every benchmark; write ``out``, ``storm.png`` and ``PERFORMANCE.md`` beside it; return the results."""
-    t0 = time.monotonic()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    bench = Bench(SMOKE if smoke else FULL, patch=patch)
-    try:
-        raw = bench.run(browser=browser, storm_png=out.parent / "storm.png")
-    finally:
-        bench.close()
-    raw_dir = HERE / "out" if not smoke else out.parent
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    (raw_dir / "raw.json").write_text(json.dumps(raw))
-    results = analysis.analyze(raw, time.monotonic() - t0)
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    (out.parent / "PERFORMANCE.md").write_text(report.performance_md(results))
-    return results
+def bench(out: Path, *, smoke: bool = False, note: str = "") -> dict[str, Any]:
+    """Run everything; write the raw results, the summary, the plot and the reports; return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "storm.png" if smoke else HERE / "storm.png"
+    raw = {**run(SMOKE if smoke else FULL, png), "note": note}
+    (out / "results.json").write_text(json.dumps(raw, indent=1) + "\n")
+    path = out / "summary.json" if smoke else report.SUMMARY
+    previous = report.load(report.SUMMARY) if report.SUMMARY.exists() else None
+    result = summary.analyze(raw, previous)
+    path.write_text(report.dump(result))
+    if smoke:
+        report.render(result, out / "PERFORMANCE.md", readme=None)
+    else:
+        report.render(result)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny counts: checks that everything runs (seconds)")
-    parser.add_argument(
-        "--out", type=Path, default=HERE / "results.json", help="results file (default bench/results.json)"
-    )
-    parser.add_argument(
-        "--patch",
-        type=Path,
-        help="also measure a copy of heartsock/ with this diff applied (-p1), as '+patch' variants",
-    )
-    parser.add_argument("--report-only", action="store_true", help="re-render table and PERFORMANCE.md from --out")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts: checks that everything runs")
+    parser.add_argument("--out", type=Path, help="where the raw results go (default bench/out, or bench/out/smoke)")
+    parser.add_argument("--note", default="", help="a sentence on the conditions of the run, for PERFORMANCE.md")
     args = parser.parse_args(argv)
-    if args.report_only:
-        return report.main([str(args.out)])
-    results = run(args.out, smoke=args.smoke, patch=args.patch)
-    print(report.text_table(results))
-    meta = results["meta"]
-    print(
-        f"\n{meta['targets_met']}/{meta['targets_total']} targets met; {meta['total_seconds']:.0f} s; "
-        f"results: {args.out}; plot: {args.out.parent / 'storm.png'}; section: {args.out.parent / 'PERFORMANCE.md'}"
-    )
-    return 0
+    out = args.out or HERE / "out" / ("smoke" if args.smoke else "")
+    result = bench(out, smoke=args.smoke, note=args.note)
+    print(report.table(result))
+    errors = result["meta"]["errors"]
+    print(f"\n{len(errors)} errors; {result['meta']['seconds']} s; raw results in {out}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

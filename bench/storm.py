@@ -1,57 +1,48 @@
-"""Item 8: a reconnect storm, simulated on CPython with heartsock's own core and a fake clock.
+"""A reconnect storm, simulated on CPython: thousands of real ``heartsock.Socket``s on fake clocks.
 
-``clients`` copies of :class:`heartsock._core.Machine` are connected and settled (up for
-longer than ``min_uptime``) when the server vanishes at t = 0: every connection closes
-with 1006. While the server is down (0 ≤ t < ``outage``) an attempt is refused after
-``fail_after`` seconds; from t = ``outage`` on an attempt opens after ``open_after``.
-Heartbeats are answered after 1 ms while the server is up. The simulation feeds each
-machine exactly the inputs the browser adapter would (``socket_opened``,
-``socket_closed``, ``socket_message``, ``handle_timer`` at its ``next_deadline()``) and
-records every ``Open`` the core asks for.
+Each client is a :class:`heartsock.Socket` on its own :class:`heartsock.testing.FakeRuntime`
+(the public test runtime: a manual clock and a transport whose network we play). All are
+connected and settled (up longer than ``min_uptime``) when the server vanishes at t = 0:
+every connection closes with 1006. While the server is down (0 ≤ t < ``outage``) an
+attempt is refused after ``fail_after`` seconds; from t = ``outage`` on, an attempt opens
+after ``open_after``. Heartbeats are answered after 1 ms while the server is up. One event
+queue orders every client's network events and timer deadlines (``FakeRuntime.armed``).
 
-Policies compared: heartsock's defaults (full-jitter exponential backoff) and the
-reference library's fixed delay (``backoff="fixed"``, ``reconnect_time`` 5 s), both with
-every other option at heartsock's default (``reconnect_count`` 5, like the reference).
+Policies: heartsock's defaults (full-jitter exponential backoff) and the reference
+library's fixed delay (``backoff="fixed"``, ``reconnect_time`` 5 s), every other option
+at heartsock's default (``reconnect_count`` 5, like the reference).
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from heartsock import _core
-from heartsock.options import parse_options
-from heartsock.state import State
+from heartsock import Socket, State
+from heartsock.testing import FakeRuntime
+from heartsock.wire import HEARTBEAT_PING, HEARTBEAT_PONG
 
 URL = "ws://storm.invalid/"
-WINDOW = 0.1  # seconds: the "any 100 ms window" of the target
-START = -6.0  # clients connect here, so they have been up > min_uptime (5 s) at t = 0
-
-POLICIES: dict[str, dict[str, Any]] = {
-    "heartsock_default": {},
-    "reference_fixed": {"backoff": "fixed"},
-}
+WINDOW = 0.1  # seconds: "attempts in any 100 ms window"
+START = -6.0  # clients connect here, so they have been up longer than min_uptime (5 s) at t = 0
+POLICIES: dict[str, dict[str, Any]] = {"heartsock_default": {}, "reference_fixed": {"backoff": "fixed"}}
 
 
-def peak_in_window(times: list[float], window: float = WINDOW) -> tuple[int, float]:
-    """The most events in any half-open window ``[t, t + window)``, and where it starts."""
-    best, at, j = 0, 0.0, 0
+def peak_in_window(times: list[float], window: float = WINDOW) -> int:
+    """The most of the sorted ``times`` in any half-open window ``[t, t + window)``."""
+    best, j = 0, 0
     for i, t in enumerate(times):
         while times[j] <= t - window + 1e-12:
             j += 1
-        if i - j + 1 > best:
-            best, at = i - j + 1, times[j]
-    return best, at
+        best = max(best, i - j + 1)
+    return best
 
 
 def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else None
 
 
 def simulate(
@@ -62,186 +53,153 @@ def simulate(
     fail_after: float = 0.002,
     open_after: float = 0.002,
     seed: int = 8,
-    horizon: float = 900.0,
 ) -> dict[str, Any]:
-    """Run one policy; return attempt times, reconnect times and the summary numbers."""
-    options = parse_options(URL, POLICIES[policy])
+    """Run one policy; return the summary numbers plus the attempt and reconnect times."""
     rng = random.Random(seed)
-    machines = [_core.Machine(options, rng.random) for _ in range(clients)]
-    queue: list[tuple[float, int, int, str, int]] = []  # (time, seq, client, kind, socket id or timer generation)
-    generation = [0] * clients
+    runtimes = [FakeRuntime(now=START, rand=rng.random) for _ in range(clients)]
+    sockets = [Socket(URL, runtime=rt, **POLICIES[policy]) for rt in runtimes]
+    queue: list[tuple[float, int, int, str, int]] = []  # (time, order, client, kind, socket id)
+    order = 0
+    seen = [0] * clients  # transport log entries already handled
     armed: list[float | None] = [None] * clients
-    counter = 0
     attempts: list[float] = []
     reopened: list[float | None] = [None] * clients
-    gave_up = 0
-    pending = clients  # not yet reconnected after the outage, nor given up
+    ended = [False] * clients  # reconnected after the outage, or gave up
 
-    def push(t: float, client: int, kind: str, arg: int) -> None:
-        nonlocal counter
-        counter += 1
-        heapq.heappush(queue, (t, counter, client, kind, arg))
+    def push(t: float, client: int, kind: str, sid: int = 0) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(queue, (t, order, client, kind, sid))
 
-    def server_up(t: float) -> bool:
-        return t < 0 or t >= outage
-
-    def drain(client: int, now: float) -> None:
-        nonlocal gave_up, pending
-        m = machines[client]
-        while (out := m.pop_output()) is not None:
-            if isinstance(out, _core.Open):
+    def react(c: int) -> None:
+        """Answer what client ``c`` just did (opens, heartbeats) and follow its timer."""
+        rt = runtimes[c]
+        now, up = rt.now, rt.now < 0 or rt.now >= outage
+        log = rt.net.log
+        for kind, sid, *rest in log[seen[c] :]:
+            assert isinstance(sid, int)
+            if kind == "open":
                 if now >= 0:
                     attempts.append(now)
-                if server_up(now):
-                    push(now + open_after, client, "opened", out.socket_id)
-                else:
-                    push(now + fail_after, client, "refused", out.socket_id)
-            elif isinstance(out, _core.Send) and out.heartbeat and server_up(now):
-                push(now + 0.001, client, "pong", out.socket_id)
-            elif isinstance(out, _core.GaveUp):
-                gave_up += 1
-                if now >= 0:
-                    pending -= 1
-        deadline = m.next_deadline()
-        if deadline is not None and (armed[client] is None or deadline < (armed[client] or 0)):
-            generation[client] += 1
-            armed[client] = deadline
-            push(max(deadline, now), client, "timer", generation[client])
-        elif deadline is None:
-            armed[client] = None
-            generation[client] += 1
+                push(now + (open_after if up else fail_after), c, "opened" if up else "refused", sid)
+            elif kind == "send" and rest == [HEARTBEAT_PING] and up:
+                push(now + 0.001, c, "pong", sid)
+        seen[c] = len(log)
+        deadline = min(rt.armed, default=None)
+        if deadline != armed[c]:
+            armed[c] = deadline
+            if deadline is not None:
+                push(deadline, c, "timer")
 
-    for c, m in enumerate(machines):
-        m.connect(START)
-        drain(c, START)
     for c in range(clients):
-        push(0.0, c, "lost", 0)
-
-    while queue:
-        t, _, c, kind, arg = heapq.heappop(queue)
-        if t > horizon:
-            break
-        m = machines[c]
+        react(c)
+        push(0.0, c, "lost")
+    pending = clients
+    while queue and pending:
+        t, _, c, kind, sid = heapq.heappop(queue)
+        rt, sock = runtimes[c], sockets[c]
+        if kind == "timer" and armed[c] != t:
+            continue  # superseded
         if kind == "timer":
-            if arg != generation[c]:
-                continue
             armed[c] = None
-            m.handle_timer(t)
-        elif kind == "opened":
-            was_open = m.state is State.OPEN
-            m.socket_opened(arg, t)
-            if t >= outage and not was_open and m.state is State.OPEN and reopened[c] is None:
+        rt.advance(max(0.0, t - rt.now))
+        net = rt.net
+        live = net.sockets.get(sid)
+        if kind == "lost":
+            net.closed_by_peer(net.last_id, 1006)
+        elif kind == "opened" and live is not None and live.ready_state == 0:
+            net.opened(sid)
+        elif kind == "refused" and live is not None and live.ready_state == 0:
+            net.error(sid)
+            net.closed_by_peer(sid, 1006)
+        elif kind == "pong" and live is not None and live.ready_state == 1:
+            net.message(sid, HEARTBEAT_PONG)
+        if not ended[c] and t > 0 and sock.state in (State.OPEN, State.CLOSED):
+            ended[c] = True
+            pending -= 1
+            if sock.state is State.OPEN:
                 reopened[c] = t
-                pending -= 1
-        elif kind == "refused":
-            m.socket_error(arg, t)
-            m.socket_closed(arg, 1006, "", False, t)
-        elif kind == "pong":
-            m.socket_message(arg, "pong", t)
-        elif kind == "lost":
-            m.socket_closed(m.socket_id, 1006, "", False, t)
-        drain(c, t)
-        if pending == 0:
-            break
-
+        react(c)
+    for sock in sockets:
+        sock.destroy()
     attempts.sort()
-    back = [t - outage for t in reopened if t is not None]
-    peak, peak_at = peak_in_window(attempts)
-    after = [t for t in attempts if t >= outage]
-    peak_after, peak_after_at = peak_in_window(after) if after else (0, None)
+    back = sorted(t - outage for t in reopened if t is not None)
+    options = sockets[0].options
     return {
         "policy": policy,
-        "options": {
-            "backoff": options.backoff if isinstance(options.backoff, str) else "callable",
-            "reconnect_time": options.reconnect_time,
-            "reconnect_max_time": options.reconnect_max_time,
-            "reconnect_count": options.reconnect_count,
-            "min_uptime": options.min_uptime,
-        },
+        "backoff": options.backoff if isinstance(options.backoff, str) else "callable",
+        "reconnect_time": options.reconnect_time,
+        "reconnect_count": options.reconnect_count,
         "clients": clients,
         "outage_s": outage,
         "attempts": len(attempts),
-        "peak_per_100ms": peak,
-        "peak_at_s": peak_at,
-        "peak_fraction": peak / clients,
-        "peak_after_back_per_100ms": peak_after,
-        "peak_after_back_at_s": peak_after_at,
+        "peak_per_100ms": peak_in_window(attempts),
+        "peak_fraction": peak_in_window(attempts) / clients,
         "reconnected": len(back),
-        "gave_up": gave_up,
-        "all_reconnected_after_s": max(back) if len(back) == clients else None,
-        "last_reconnect_after_s": max(back) if back else None,
+        "gave_up": clients - len(back),
         "reconnect_p50_s": _quantile(back, 0.5),
         "reconnect_p99_s": _quantile(back, 0.99),
-        "_attempt_times": attempts,
-        "_reconnect_times": sorted(t + outage for t in back),
+        "last_reconnect_s": back[-1] if back else None,
+        "_attempts": attempts,
+        "_back": back,
     }
 
 
-def histogram(times: Iterable[float], end: float, width: float = WINDOW) -> list[int]:
-    bins = [0] * (int(end / width) + 1)
-    for t in times:
-        if 0 <= t < end:
-            bins[int(t / width)] += 1
-    return bins
-
-
 def plot(results: list[dict[str, Any]], path: Path) -> None:
-    """Attempts per 100 ms over time for each policy (and the share reconnected), to ``path``."""
+    """Attempts per 100 ms over time for each policy, and the share reconnected, to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    end = max(
-        [r["outage_s"] + 5 for r in results] + [max(r["_reconnect_times"], default=0) + 2 for r in results] + [20.0]
-    )
-    end = min(end, 120.0)
+    outage, clients = results[0]["outage_s"], results[0]["clients"]
+    end = min(120.0, max([20.0] + [outage + (r["last_reconnect_s"] or 0) + 2 for r in results]))
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    colors = {"heartsock_default": "tab:blue", "reference_fixed": "tab:red"}
-    labels = {
-        "heartsock_default": "heartsock default (full-jitter exponential)",
-        "reference_fixed": "reference: fixed 5 s",
+    styles = {
+        "heartsock_default": ("tab:blue", "heartsock default (full-jitter exponential)"),
+        "reference_fixed": ("tab:red", "reference: fixed 5 s"),
     }
     for r in results:
-        bins = histogram(r["_attempt_times"], end)
-        xs = [i * WINDOW for i in range(len(bins))]
-        name = r["policy"]
+        color, label = styles[r["policy"]]
+        bins = [0] * (int(end / WINDOW) + 1)
+        for t in r["_attempts"]:
+            if t < end:
+                bins[int(t / WINDOW)] += 1
+        share = f"peak {r['peak_per_100ms']} / 100 ms ({100 * r['peak_fraction']:.1f}%)"
         ax.step(
-            xs,
+            [i * WINDOW for i in range(len(bins))],
             [max(b, 0.8) for b in bins],
             where="post",
-            color=colors.get(name),
-            label=f"{labels.get(name, name)}: peak {r['peak_per_100ms']} / 100 ms ({100 * r['peak_fraction']:.1f}%)",
+            color=color,
+            label=f"{label}: {share}",
         )
-        done = r["_reconnect_times"]
+        back = [outage + t for t in r["_back"]]
         ax2.plot(
-            [0.0, r["outage_s"]] + done,
-            [0.0, 0.0] + [100 * (i + 1) / r["clients"] for i in range(len(done))],
-            color=colors.get(name),
-            label=labels.get(name, name),
+            [0.0, outage, *back],
+            [0.0, 0.0] + [100 * (i + 1) / clients for i in range(len(back))],
+            color=color,
+            label=label,
         )
-    clients = results[0]["clients"]
     ax.axhline(0.05 * clients, color="gray", ls="--", lw=1, label="target: 5% of clients per 100 ms")
     for a in (ax, ax2):
-        a.axvline(results[0]["outage_s"], color="green", ls=":", lw=1)
+        a.axvline(outage, color="green", ls=":", lw=1)
         a.grid(alpha=0.3)
-    ax.set_yscale("log")
-    ax.set_ylim(0.8, clients * 2)
-    ax.set_ylabel("connection attempts per 100 ms")
-    ax.set_title(f"Reconnect storm: {clients} clients lose the server at t=0 s, server back at t=10 s (simulation)")
+    ax.set(yscale="log", ylim=(0.8, clients * 2), ylabel="connection attempts per 100 ms")
+    ax.set_title(
+        f"Reconnect storm: {clients} clients lose the server at t=0 s, server back at t={outage:.0f} s (simulation)"
+    )
     ax.legend(loc="upper right", fontsize=8)
-    ax2.set_ylabel("% of clients reconnected")
-    ax2.set_xlabel("time (s)")
-    ax2.set_xlim(0, end)
+    ax2.set(ylabel="% of clients reconnected", xlabel="time (s)", xlim=(0, end))
     ax2.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def run(clients: int, png: Path | None) -> dict[str, Any]:
+    """Every policy; the plot to ``png`` if given; the summaries without the time lists."""
     results = [simulate(policy, clients) for policy in POLICIES]
     if png is not None:
+        png.parent.mkdir(parents=True, exist_ok=True)
         plot(results, png)
     return {r["policy"]: {k: v for k, v in r.items() if not k.startswith("_")} for r in results}
