@@ -41,11 +41,11 @@ from collections import deque
 from collections.abc import Callable, Hashable
 
 from ._budget import RetryBudget
+from ._core_session import SessionInputs
 from ._heartbeat import HeartbeatTracker
 from ._outbox import Outbox
 from ._outputs import (
     Abandon,
-    Acknowledged,
     Action,
     ErrorRaised,
     Event,
@@ -54,7 +54,6 @@ from ._outputs import (
     Opened,
     Retrying,
     Send,
-    SessionWasReset,
     SocketEnded,
     StateChanged,
     UserCodeFailed,
@@ -62,7 +61,7 @@ from ._outputs import (
 from ._session import ClientSession
 from ._transitions import allowed
 from .errors import MessageExpired, QueueFull, SocketClosed
-from .events import SessionReset, SocketEvent
+from .events import SocketEvent
 from .options import Options
 from .state import State
 from .wire import (
@@ -71,13 +70,9 @@ from .wire import (
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
-    CLOSE_PROTOCOL_ERROR,
     CLOSE_PROTOCOL_MISMATCH,
-    DATA,
     SUBPROTOCOL,
-    WELCOME,
     Data,
-    parse_frame,
 )
 
 __all__ = ["HANDSHAKE_FAILED", "NO_SESSION_SERVER", "ONLINE_JITTER", "Machine"]
@@ -102,7 +97,7 @@ NO_SESSION_SERVER = (
 _DESTROYED = "destroyed"
 
 
-class Machine:
+class Machine(SessionInputs):
     """The connection state machine; see the module docstring for the calling protocol.
 
     Args:
@@ -500,93 +495,3 @@ class Machine:
         self.retry_at = None
         self._set_state(State.CLOSED, "gave up")
         self.events.append(GaveUp(event.code, event.reason, why))
-
-    # ---- sessions (resume=True): heartsock._session keeps the numbers ----------------------
-    def _session_send(self, data: Data, now: float) -> bool:
-        session = self.session
-        assert session is not None
-        if self.state is State.OPEN and self.heartbeat.overdue(now):
-            self._peer_dead(now)
-        self._refuse_if_destroyed("send()")
-        if self.state is State.CLOSED:
-            raise SocketClosed("send() on a socket that gave up reconnecting; call create() to start again")
-        if len(session.outbox) >= self._opt.max_queue:
-            raise QueueFull(
-                f"max_queue={self._opt.max_queue} messages already wait for the server's acknowledgement; "
-                "this one was not queued"
-            )
-        seq = session.push(data)
-        if self.state is State.OPEN:
-            self._actions.append(Send(self.socket_id, session.frame(seq, data, now)))
-            return True
-        return False
-
-    def _session_opened(self, socket_id: int, protocol: str, now: float) -> None:
-        session = self.session
-        assert session is not None
-        if protocol != SUBPROTOCOL:
-            why = (
-                f"the server does not speak heartsock sessions (it did not accept the {SUBPROTOCOL} subprotocol): "
-                "serve it with heartsock.server and resume=True, or use Socket(resume=False)"
-            )
-            self.socket_id = 0
-            event = SocketEvent("close", socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session", False)
-            self._actions.append(Abandon(socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session"))
-            self.events.append(SocketEnded(event))
-            self._forget_connection(now)
-            self.last_close = event
-            self._give_up(event, why)
-            return
-        self.heartbeat.start(now)
-        session.owed, session.ack_due = 0, None
-        self._actions.append(Send(socket_id, session.hello()))
-
-    def _session_message(self, socket_id: int, data: Data, now: float) -> None:
-        session = self.session
-        assert session is not None
-        if socket_id != self.socket_id or self.state not in (State.CONNECTING, State.OPEN):
-            return
-        self.heartbeat.received(data, now)  # every frame is proof of life; only data frames are the app's
-        try:
-            kind, number, rest = parse_frame(data)
-            if self.state is State.CONNECTING:
-                if kind == WELCOME:
-                    self._welcomed(number, str(rest), now)
-                return
-            if kind == DATA:
-                verdict = session.received(number, now)
-                if verdict == "deliver":
-                    self.events.append(rest)
-                    if session.ack_now():
-                        self._actions.append(Send(socket_id, session.take_ack()))
-                elif verdict == "gap":
-                    raise ValueError(f"data frame {number} after {session.in_seq}")
-            elif kind == "a":
-                rtt = session.acknowledged(number, now)
-                if rtt is not None:
-                    self.heartbeat.latency = rtt
-                self.events.append(Acknowledged(number))
-        except ValueError:
-            self._abandon(CLOSE_PROTOCOL_ERROR, "session protocol error", now)  # resuming replays the rest
-
-    def _welcomed(self, ack: int, fields: str, now: float) -> None:
-        session = self.session
-        assert session is not None
-        resumed, _, rest = fields.partition("|")
-        missing, _, session_id = rest.partition("|")
-        old = session.id
-        if old and resumed != "1":
-            resend = session.renumber()
-            lost = int(missing) if missing.isdigit() else -1
-            reset = SessionReset(old[:8], session_id[:8], len(resend), lost if lost >= 0 else None)
-            self.events.append(SessionWasReset(reset))
-        else:
-            resend = session.unacked_after(ack)
-        session.id = session_id
-        socket_id = self.socket_id
-        self._connect_deadline = None
-        self.budget.connection_opened(now)
-        self._set_state(State.OPEN, "opened")
-        for seq, payload in resend:
-            self._actions.append(Send(socket_id, session.frame(seq, payload, now)))
-        self.events.append(Opened(SocketEvent("open", socket_id)))

@@ -11,6 +11,7 @@ from playwright.sync_api import Browser
 from devtools.browser import PyPage
 from devtools.faults import ThreadedFaultServer
 from devtools.static import StaticServer
+from tests.conftest import T
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +22,7 @@ def run_scenario(browser: Browser, static: StaticServer, server: ThreadedFaultSe
     try:
         ws = server.url("/echo").rsplit("/echo", 1)[0]
         page.goto(f"{static.url}/testpages/quiet.html#{name}|{ws}")
-        page.wait_for_selector("#result", state="attached", timeout=60_000)
+        page.wait_for_selector("#result", state="attached", timeout=120_000 * T)
         report: dict[str, Any] = json.loads(page.text_content("#result") or "{}")
         report["py_errors"] = page.eval_on_selector_all(".py-error", "els => els.map(e => e.textContent)")
         return report
