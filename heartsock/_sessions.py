@@ -23,7 +23,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from ._server_connection import HeartbeatConnection
@@ -151,7 +151,7 @@ class Session:
         """Serve the session on ``conn`` until it closes (or the session ends)."""
         old, self.connection = self.connection, conn
         if old is not None:
-            asyncio.ensure_future(old.close(CLOSE_SESSION_TAKEN_OVER, "session taken over"))
+            self._manager.spawn(old.close(CLOSE_SESSION_TAKEN_OVER, "session taken over"))
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
@@ -255,7 +255,13 @@ class SessionManager:
         self.replay_limit = replay_limit
         self.max_queue = max_queue
         self.sessions: dict[str, Session] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def forget(self, session: Session) -> None:
         """Drop an ended session."""
@@ -290,9 +296,7 @@ class SessionManager:
     def _start(self, origin: str | None) -> Session:
         session = Session(self, origin)
         self.sessions[session.id] = session
-        task = asyncio.ensure_future(self._run(session))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._run(session))
         return session
 
     async def _run(self, session: Session) -> None:
