@@ -28,7 +28,9 @@ Every underlying socket gets a new id. Network inputs carry the id the socket wa
 opened with; an input for any id but the current one is stale and changes nothing, so
 a late event from an abandoned socket can never disturb its successor.
 
-The parts: :class:`~heartsock._heartbeat.HeartbeatTracker` (ping, reply, latency),
+The parts: :mod:`heartsock._reconnect` (retry, wait or give up after a loss) and
+:mod:`heartsock._core_session` (the ``resume=True`` inputs), both base classes of
+:class:`Machine`; :class:`~heartsock._heartbeat.HeartbeatTracker` (ping, reply, latency),
 :class:`~heartsock._budget.RetryBudget` (retries left, the ``min_uptime`` rule),
 :mod:`heartsock._transitions` (the state changes allowed), :mod:`heartsock._outputs`
 (the actions and events).
@@ -49,15 +51,14 @@ from ._outputs import (
     Action,
     ErrorRaised,
     Event,
-    GaveUp,
     Open,
     Opened,
-    Retrying,
     Send,
     SocketEnded,
     StateChanged,
     UserCodeFailed,
 )
+from ._reconnect import HANDSHAKE_FAILED, NO_SESSION_SERVER, ReconnectDecisions
 from ._session import ClientSession
 from ._transitions import allowed
 from .errors import MessageExpired, QueueFull, SocketClosed
@@ -69,9 +70,6 @@ from .wire import (
     CLOSE_CONNECT_TIMEOUT,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_NORMAL,
-    CLOSE_POLICY_VIOLATION,
-    CLOSE_PROTOCOL_MISMATCH,
-    SUBPROTOCOL,
     Data,
 )
 
@@ -80,24 +78,11 @@ __all__ = ["HANDSHAKE_FAILED", "NO_SESSION_SERVER", "ONLINE_JITTER", "Machine"]
 #: Upper bound of the random delay before retrying when the browser comes back online.
 ONLINE_JITTER = 0.5
 
-#: What heartsock can say about an attempt that closed before it ever opened. The browser
-#: hides the HTTP status of a failed handshake from scripts (it shows it in its console).
-HANDSHAKE_FAILED = (
-    "the handshake failed: the server refused the connection, could not be reached, or rejected "
-    "the handshake (an Origin check or a wrong path, say); the browser console shows the HTTP status"
-)
-#: With ``resume=True``: browsers refuse a handshake whose server chose no subprotocol, so a
-#: server without heartsock sessions looks like a failed handshake too.
-NO_SESSION_SERVER = (
-    f"with resume=True this is also what a server without heartsock sessions looks like (it did not "
-    f"accept the {SUBPROTOCOL} subprotocol, so the browser refused the handshake)"
-)
-
 
 _DESTROYED = "destroyed"
 
 
-class Machine(SessionInputs):
+class Machine(SessionInputs, ReconnectDecisions):
     """The connection state machine; see the module docstring for the calling protocol.
 
     Args:
@@ -443,55 +428,3 @@ class Machine(SessionInputs):
         self._connect_deadline = now + self._opt.connect_timeout
         self._set_state(State.CONNECTING, trigger)
         self._actions.append(Open(self.socket_id))
-
-    def _after_loss(self, event: SocketEvent, now: float, handshake_failed: bool = False) -> None:
-        """The current socket is gone (``socket_id`` already 0): retry, wait, or give up.
-
-        ``handshake_failed``: the socket closed (or timed out) before it ever opened.
-        """
-        self._forget_connection(now)
-        if event.code is not None:
-            self.last_close = event
-        why = None
-        if not self._opt.is_reconnect:
-            why = "reconnect is off (is_reconnect=False)"
-        elif not self._wants_reconnect(event):
-            why = f"close code {event.code} is final"
-        elif self.offline:
-            self.retry_at = None  # wait for "online"; offline time burns no attempts
-            self._set_state(State.RECONNECTING, "lost")
-        elif self.budget.spent:
-            why = f"reconnect_count={self._opt.reconnect_count} retries spent"
-        else:
-            self._schedule_retry(now, "lost")
-        if why is not None:
-            if handshake_failed:
-                known = event.reason.startswith("the handshake failed")  # a runtime that could tell more
-                why = f"{why}; the last attempt never opened: {event.reason if known else HANDSHAKE_FAILED}"
-                if self.session is not None:
-                    why += f"; {NO_SESSION_SERVER}"
-            self._give_up(event, why)
-
-    def _wants_reconnect(self, event: SocketEvent) -> bool:
-        if event.code is None:
-            return True  # the attempt failed before any socket existed: not a close to judge
-        rule = self._opt.should_reconnect
-        if rule is not None:
-            try:
-                return bool(rule(event))
-            except Exception as exc:
-                self._user_code_failed("should_reconnect raised; the default close-code rule decided", exc)
-        return event.code not in (CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_MISMATCH)
-
-    def _schedule_retry(self, now: float, trigger: str) -> None:
-        delay = self.budget.next_delay()
-        attempt = self.budget.spend()
-        self.retry_at = now + delay
-        self._set_state(State.RECONNECTING, trigger)
-        self.events.append(Retrying(attempt, delay))
-
-    def _give_up(self, event: SocketEvent, why: str) -> None:
-        self.gave_up_because = why
-        self.retry_at = None
-        self._set_state(State.CLOSED, "gave up")
-        self.events.append(GaveUp(event.code, event.reason, why))
