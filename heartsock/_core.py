@@ -94,7 +94,7 @@ class Machine(SessionInputs, ReconnectDecisions):
     def __init__(self, options: Options, rand: Callable[[], float]) -> None:
         self._opt = options
         self._rand = rand
-        self._actions: list[Action] = []
+        self.actions: list[Action] = []  # read by the driver; see take_actions()
         self.events: deque[Event] = deque()  # read by the driver; see pop_event()
         self._queue = Outbox(options.max_queue, options.queue_overflow)
         self.heartbeat = HeartbeatTracker(
@@ -132,14 +132,9 @@ class Machine(SessionInputs, ReconnectDecisions):
         """Round-trip time of the last answered heartbeat, in seconds."""
         return self.heartbeat.latency
 
-    @property
-    def has_actions(self) -> bool:
-        """Whether actions wait to be performed."""
-        return bool(self._actions)
-
     def take_actions(self) -> list[Action]:
         """Every pending action, in order; the caller performs them all."""
-        actions, self._actions = self._actions, []
+        actions, self.actions = self.actions, []
         return actions
 
     def pop_event(self) -> Event | None:
@@ -204,7 +199,7 @@ class Machine(SessionInputs, ReconnectDecisions):
             return self._session_send(data, now)
         if state is State.OPEN:
             if not self.heartbeat.overdue(now):
-                self._actions.append(Send(self.socket_id, data))
+                self.actions.append(Send(self.socket_id, data))
                 return True
             # The wake-up that should have declared the peer dead is late (a throttled tab):
             # do not hand a message to a connection that is presumed dead.
@@ -234,7 +229,7 @@ class Machine(SessionInputs, ReconnectDecisions):
         unsent, _ = self._queue.take(-math.inf)  # nothing has expired for the caller
         if self.session is not None:
             if self.state is State.OPEN:
-                self._actions.append(Send(self.socket_id, BYE))  # the server ends the session
+                self.actions.append(Send(self.socket_id, BYE))  # the server ends the session
             unsent = [payload for _, payload in self.session.outbox]
             self.session.outbox.clear()
         self._end_current(CLOSE_NORMAL, _DESTROYED, now)
@@ -260,7 +255,7 @@ class Machine(SessionInputs, ReconnectDecisions):
         self._set_state(State.OPEN, "opened")
         live, expired = self._queue.take(now)
         for data in live:
-            self._actions.append(Send(socket_id, data))
+            self.actions.append(Send(socket_id, data))
         if expired:
             error = MessageExpired(f"{expired} queued message(s) outlived their ttl before a connection opened")
             self.events.append(ErrorRaised(SocketEvent("error", socket_id, reason=str(error), error=error)))
@@ -270,8 +265,13 @@ class Machine(SessionInputs, ReconnectDecisions):
         """A message arrived on ``socket_id``: proof of life; queued for the user unless it is a reply."""
         if self.session is not None:
             self._session_message(socket_id, data, now)
-        elif socket_id == self.socket_id and self.state is State.OPEN and self.heartbeat.received(data, now):
-            self.events.append(data)
+        elif socket_id == self.socket_id and self.state is State.OPEN:
+            hb = self.heartbeat
+            if hb.ping_sent_at is None and hb.pong_matcher is None:
+                hb.last_rx = now  # the common case of HeartbeatTracker.received(), inlined: the hot path
+                self.events.append(data)
+            elif hb.received(data, now):
+                self.events.append(data)
 
     def socket_error(self, socket_id: int, now: float) -> None:
         """The browser reported an error on ``socket_id`` (a close event follows)."""
@@ -325,7 +325,7 @@ class Machine(SessionInputs, ReconnectDecisions):
                     self._ping(now)
             session = self.session
             if session is not None and session.ack_due is not None and now >= session.ack_due:
-                self._actions.append(Send(self.socket_id, session.take_ack()))
+                self.actions.append(Send(self.socket_id, session.take_ack()))
         elif state is State.CONNECTING:
             if self._connect_deadline is not None and now >= self._connect_deadline:
                 self._abandon(CLOSE_CONNECT_TIMEOUT, "connect timeout", now, handshake_failed=True)
@@ -383,7 +383,7 @@ class Machine(SessionInputs, ReconnectDecisions):
 
     def _ping(self, now: float) -> None:
         self.heartbeat.pinged(now)
-        self._actions.append(Send(self.socket_id, self._opt.heart_msg, heartbeat=True))
+        self.actions.append(Send(self.socket_id, self._opt.heart_msg, heartbeat=True))
 
     def _peer_dead(self, now: float) -> None:
         self._abandon(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout", now)
@@ -395,7 +395,7 @@ class Machine(SessionInputs, ReconnectDecisions):
         """
         sid, self.socket_id = self.socket_id, 0
         event = SocketEvent("close", sid, code, reason, False)
-        self._actions.append(Abandon(sid, code, reason))
+        self.actions.append(Abandon(sid, code, reason))
         self.events.append(SocketEnded(event))
         self._after_loss(event, now, handshake_failed)
 
@@ -411,7 +411,7 @@ class Machine(SessionInputs, ReconnectDecisions):
         if sid and self.state in (State.CONNECTING, State.OPEN):
             tell = self.state is State.OPEN or code == CLOSE_NORMAL and reason == _DESTROYED
             self._forget_connection(now)
-            self._actions.append(Abandon(sid, code, reason))
+            self.actions.append(Abandon(sid, code, reason))
             if tell:
                 self.events.append(SocketEnded(SocketEvent("close", sid, code, reason, False)))
         self.socket_id = 0
@@ -427,4 +427,4 @@ class Machine(SessionInputs, ReconnectDecisions):
         self.retry_at = None
         self._connect_deadline = now + self._opt.connect_timeout
         self._set_state(State.CONNECTING, trigger)
-        self._actions.append(Open(self.socket_id))
+        self.actions.append(Open(self.socket_id))

@@ -45,7 +45,7 @@ class SessionInputs:
     budget: RetryBudget
     events: deque[Event]
     last_close: SocketEvent | None
-    _actions: list[Action]
+    actions: list[Action]
     _opt: Options
     _connect_deadline: float | None
 
@@ -73,7 +73,7 @@ class SessionInputs:
             )
         seq = session.push(data)
         if self.state is State.OPEN:
-            self._actions.append(Send(self.socket_id, session.frame(seq, data, now)))
+            self.actions.append(Send(self.socket_id, session.frame(seq, data, now)))
             return True
         return False
 
@@ -87,7 +87,7 @@ class SessionInputs:
             )
             self.socket_id = 0
             event = SocketEvent("close", socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session", False)
-            self._actions.append(Abandon(socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session"))
+            self.actions.append(Abandon(socket_id, CLOSE_PROTOCOL_MISMATCH, "no heartsock session"))
             self.events.append(SocketEnded(event))
             self._forget_connection(now)
             self.last_close = event
@@ -95,7 +95,7 @@ class SessionInputs:
             return
         self.heartbeat.start(now)
         session.owed, session.ack_due = 0, None
-        self._actions.append(Send(socket_id, session.hello()))
+        self.actions.append(Send(socket_id, session.hello()))
 
     def _session_message(self, socket_id: int, data: Data, now: float) -> None:
         session = self.session
@@ -114,7 +114,7 @@ class SessionInputs:
                 if verdict == "deliver":
                     self.events.append(rest)
                     if session.ack_now():
-                        self._actions.append(Send(socket_id, session.take_ack()))
+                        self.actions.append(Send(socket_id, session.take_ack()))
                 elif verdict == "gap":
                     raise ValueError(f"data frame {number} after {session.in_seq}")
             elif kind == ACK:
@@ -144,5 +144,5 @@ class SessionInputs:
         self.budget.connection_opened(now)
         self._set_state(State.OPEN, "opened")
         for seq, payload in resend:
-            self._actions.append(Send(socket_id, session.frame(seq, payload, now)))
+            self.actions.append(Send(socket_id, session.frame(seq, payload, now)))
         self.events.append(Opened(SocketEvent("open", socket_id)))

@@ -74,12 +74,12 @@ class Driver:
         machine = self.machine
         try:
             while True:
-                if machine.has_actions:
+                if machine.actions:
                     for action in machine.take_actions():
                         self._perform(action)
                 event = machine.pop_event()
                 if event is None:
-                    if machine.has_actions:
+                    if machine.actions:
                         continue
                     break
                 if type(event) is str or type(event) is bytes:
@@ -227,7 +227,7 @@ class Driver:
         self.size_in += len(data)
         machine = self.machine
         events = machine.events
-        if self._busy or events or machine.has_actions or machine.heartbeat.ping_sent_at is not None:
+        if self._busy or events or machine.actions or machine.heartbeat.ping_sent_at is not None:
             machine.socket_message(socket_id, data, self.clock())
             if not self._busy:
                 self.run()
@@ -241,10 +241,12 @@ class Driver:
         events.popleft()
         self._busy = True
         try:
-            self._deliver_message(data)
+            self.listeners.emit("message", data)
+            if self.inbox.enabled:
+                self.inbox.put(data)
         finally:
             self._busy = False
-        if events or machine.has_actions:
+        if events or machine.actions:
             self.run()
 
     def on_error(self, socket_id: int) -> None:
