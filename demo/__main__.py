@@ -1,13 +1,13 @@
-"""``python -m demo [--host 127.0.0.1] [--port 8000] [--certfile F --keyfile F]``.
+"""``python -m demo [--host 127.0.0.1] [--port 8000] [--allow-origin ORIGIN] [--certfile F --keyfile F]``.
 
-Serves the demos and prints their URL; Ctrl+C (or SIGTERM) stops it.
+Serves the demos and prints their URL; Ctrl+C (or SIGTERM) stops it. Every refused
+request is logged, with its reason and its fix, at the default verbosity.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import signal
 import ssl
@@ -15,12 +15,35 @@ import sys
 
 from devtools.static import MissingAssets, check_assets
 from heartsock.server import Heartbeat
+from heartsock.wire import DEFAULT_HEART_TIME
 
 from .app import MAX_SIZE, DemoServer
+from .gate import is_loopback_name, normalize_origin
+
+ORIGIN_HELP = """\
+Browser pages may open WebSockets here when they come from this machine's loopback
+interface: http(s)://127.0.0.1, http(s)://localhost or http(s)://[::1], on any port
+(python3 -m http.server 8731 serves such a page). A page from any other origin is
+refused with HTTP 403, and the refusal is logged with the --allow-origin that admits
+it. Every request must also name this server in its Host header (a loopback name, the
+--host address, or the host of an --allow-origin), or it gets 421 (DNS rebinding
+guard). The fault controls (POST /api/...) answer this server's own pages only."""
+
+
+def _origin(value: str) -> str:
+    try:
+        return normalize_origin(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m demo", description="Serve heartsock's demo pages and endpoints.")
+    parser = argparse.ArgumentParser(
+        prog="python -m demo",
+        description="Serve heartsock's demo pages and endpoints.",
+        epilog=ORIGIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0 picks a free one)")
     parser.add_argument("--certfile", help="TLS certificate (PEM): serve https:// and wss://")
@@ -28,14 +51,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=MAX_SIZE, help=f"largest message in bytes (default {MAX_SIZE})")
     parser.add_argument("--tick-period", type=float, default=1.0, help="seconds between rounds of market ticks")
     parser.add_argument(
-        "--silence-timeout", type=float, default=30.0, help="close connections silent this long (after a probe)"
+        "--silence-timeout",
+        type=float,
+        default=30.0,
+        help="close connections silent this long, after a probe (default 30; keep it above the clients' "
+        f"heart_time + pong_timeout, {DEFAULT_HEART_TIME:g} + {DEFAULT_HEART_TIME:g} s by default)",
     )
     parser.add_argument(
         "--allow-origin",
         action="append",
         default=[],
+        type=_origin,
         metavar="ORIGIN",
-        help="also accept this origin, e.g. http://192.168.1.5:8000 (repeatable)",
+        help="also accept WebSocket handshakes and control requests from pages of ORIGIN "
+        "(scheme://host[:port], e.g. http://example.test:8731 or http://192.168.1.5:8000; "
+        "'null' for file:// pages), and ORIGIN's host in Host headers; repeatable. "
+        "Loopback origins need no flag (see below)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every control and connection")
     args = parser.parse_args(argv)
@@ -44,15 +75,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     return args
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -80,7 +102,9 @@ async def run(args: argparse.Namespace) -> None:
     print(f"  dashboard   {url}dashboard.html", flush=True)
     print(f"  chat        {url}", flush=True)
     print(f"  endpoints   {ws}ws/feed  {ws}ws/chat  {ws}ws/echo", flush=True)
-    if not _is_loopback(args.host):
+    allowed = " ".join(sorted(server.gate.allowed))
+    print(f"  pages from  any loopback origin (127.0.0.1, localhost, [::1]; any port) {allowed}".rstrip(), flush=True)
+    if not is_loopback_name(args.host):
         print(f"  warning: listening on {args.host}, not only on loopback", flush=True)
     print("Ctrl+C stops it.", flush=True)
     try:

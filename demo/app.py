@@ -28,22 +28,27 @@ counts); and the fault controls, ``POST`` only:
 ``POST /api/restart?down=S``           stop the listener, restart it S seconds later
 =====================================  ==================================================
 
-Safe defaults: loopback only; WebSocket handshakes must come from one of this server's
-own origins (or carry no ``Origin``, as non-browser clients do); control requests from
-a browser must too; the ``Host`` header must name this server (no DNS rebinding);
-messages are capped at ``max_size`` bytes; only files under the mounts are served.
+Safe defaults: loopback only; every request's ``Host`` must name this server (no DNS
+rebinding); WebSocket handshakes must come from a page this machine serves on loopback
+(any port) or carry no ``Origin``, as non-browser clients do; fault controls answer
+this server's own pages only; every refusal is logged with its reason and its fix
+(:mod:`demo.gate`); messages are capped at ``max_size`` bytes; only files under the
+mounts are served; only the demo's endpoints are mounted (none of the fault server's
+test routes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
+import http
 import json
 import logging
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,13 +59,15 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from devtools.faults import FaultServer, Peer
+from devtools.faults import FaultServer, Peer, Route
 from devtools.static import ROOT, Mounts
 from heartsock.server import Heartbeat, HeartbeatConnection
+from heartsock.wire import CLOSE_POLICY_VIOLATION, Data
 
+from .gate import Gate
 from .market import Market
 
-__all__ = ["DemoServer", "PeerConnection"]
+__all__ = ["Client", "DemoServer", "Listener"]
 
 log = logging.getLogger("demo")
 
@@ -71,44 +78,88 @@ SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011
 _REVALIDATE = ("/pyodide/", "/pyscript/")  # big, versioned assets: cache, revalidate by ETag
 
 
-class PeerConnection:
-    """A fault-server peer as :mod:`heartsock.server` sees it (its ``Connection``).
+class Listener(FaultServer):
+    """The fault server with the :class:`~demo.gate.Gate` in front of every request, and
+    the demo's heartbeat settings (``heartbeat``: its silence watchdog included).
 
-    Sends obey the faults: nothing goes out once this connection is muted (the "go
-    silent" control) or while the whole server is silent. Application messages are
-    recorded on the peer, heartbeats only counted.
+    heartsock.server answers every heartbeat (the fault server wraps each connection in
+    it and records heartbeats through ``on_ping``). Only ``routes`` are mounted: the fault
+    server's test routes (``/sink``, ``/push/…`` …) are not.
     """
 
-    def __init__(self, peer: Peer, on_message: Callable[[Peer, str | bytes], None]) -> None:
+    def __init__(
+        self, host: str, port: int, *, gate: Gate, heartbeat: Heartbeat, routes: dict[str, Route], **kwargs: Any
+    ) -> None:
+        super().__init__(host, port, routes=routes, origins=None, **kwargs)  # the gate checks origins
+        self.routes = dict(routes)
+        self.heartbeat = dataclasses.replace(heartbeat, on_ping=self._on_ping)
+        self.gate = gate
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+        path = _shown(request.path)
+        what = f"WebSocket handshake for {path}" if websocket else f"request for {path}"
+        refusal = self.gate.check_host(_single(request.headers, "Host"), what)
+        if refusal is None and websocket:
+            refusal = self.gate.check_handshake(_single(request.headers, "Origin"), path)
+        if refusal is not None:
+            log.warning("%s", refusal.message)
+            return _text(refusal.status, refusal.message + "\n")
+        response = await super()._process_request(connection, request)
+        if websocket and response is not None:
+            if response.status_code == 404:
+                log.warning("404: no WebSocket endpoint at %s; use /ws/echo, /ws/chat or /ws/feed", path)
+            else:  # refused or released by a fault the user injected
+                log.info("%d: WebSocket handshake for %s (fault injection)", response.status_code, path)
+        return response
+
+
+def _shown(path: str, limit: int = 120) -> str:
+    """``path`` for a log line: at most ``limit`` characters."""
+    return path if len(path) <= limit else path[: limit - 1] + "…"
+
+
+def _single(headers: Headers, name: str) -> str | None:
+    """The value of header ``name``; ``""`` (never allowed) when it is repeated."""
+    values = headers.get_all(name)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ""
+
+
+class Client:
+    """One accepted connection as the demo sees it: the fault server's peer, already
+    behind :mod:`heartsock.server` (:attr:`ws` never yields a heartbeat), plus the demo's
+    own state: muted or not, and how many application messages it sent.
+
+    Sends obey the faults: nothing goes out once this connection is muted (the "go
+    silent" control: its heartbeats go unanswered too) or while the whole server is silent.
+    """
+
+    def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.muted = False
-        self._on_message = on_message
+        self.messages = 0
+
+    @property
+    def ws(self) -> HeartbeatConnection:
+        """The connection, heartbeats answered and filtered out by heartsock.server."""
+        return self.peer.connection
 
     @property
     def silent(self) -> bool:
         """Whether this connection currently sends nothing."""
         return self.muted or self.peer.server.silent
 
-    async def recv(self) -> str | bytes:
-        message = await self.peer.connection.recv()
-        if message == self.peer.server.ping_msg:
-            self.peer.pings.append(asyncio.get_running_loop().time())
-        else:
-            self.peer.received.append(message)
-            self._on_message(self.peer, message)
-        return message
+    def mute(self) -> None:
+        """Go half-open: keep TCP, answer nothing, heartbeats included."""
+        self.muted = True
+        self.peer.answer_pings = False
+        self.ws.answering = False
 
-    async def send(self, message: str | bytes) -> None:
+    async def send(self, message: Data) -> None:
         if not self.silent:
-            await self.peer.connection.send(message)
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.peer.connection.close(code, reason)
-
-    async def ping(self) -> Awaitable[float]:
-        if self.silent:
-            return asyncio.get_running_loop().create_future()  # a silent peer never answers
-        return await self.peer.connection.ping()
+            await self.ws.send(message)
 
 
 @dataclass
@@ -135,7 +186,11 @@ class DemoServer:
         max_size: the largest WebSocket message accepted, in bytes.
         heartbeat: the server-side heartbeat settings of every demo endpoint.
         tick_period: seconds between two rounds of market ticks.
-        extra_origins: more origins (``scheme://host:port``) allowed to connect.
+        extra_origins: more origins (``scheme://host[:port]``) allowed to connect and to use
+            the controls, whose hosts may also be named in ``Host`` (``--allow-origin``).
+
+    Raises:
+        ValueError: an entry of ``extra_origins`` is not an origin.
     """
 
     def __init__(
@@ -155,31 +210,27 @@ class DemoServer:
         self.tick_period = tick_period
         self.market = Market()
         self.scheme = "https" if ssl_context else "http"
-        self.extra_origins = extra_origins
-        # Filled in by start() once the port is known; until then only clients that send
-        # no Origin (non-browser tools) can connect: fail closed.
-        self.origins: list[str | None] = [None]
-        self.hosts: set[str] = set()
+        self.gate = Gate(self.scheme, host, extra_origins)
         self.received: deque[Received] = deque(maxlen=500)
-        self.conns: dict[int, PeerConnection] = {}
-        self.feed: set[HeartbeatConnection] = set()
-        self.chat: set[HeartbeatConnection] = set()
+        self.conns: dict[int, Client] = {}
+        self.feed: set[Client] = set()
+        self.chat: set[Client] = set()
         self.started_at = time.monotonic()
         self.restarts = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: ``/ws/<name>`` (canonical) and ``/<name>``; the fault server's own test
-        #: routes (``/sink``, ``/silent``, ``/close/<code>``, ``/push/…``) stay too.
+        #: ``/ws/<name>`` (canonical) and ``/<name>``, nothing else.
         self.endpoints: dict[str, Callable[[Peer], Awaitable[None]]] = {
             "echo": self._route(self._echo),
             "chat": self._route(self._chat),
             "feed": self._route(self._feed),
         }
-        self.faults = FaultServer(
+        self.faults = Listener(
             host,
             port,
+            gate=self.gate,
+            heartbeat=self.heartbeat,
             routes={"ws": self._dispatch, **self.endpoints, "": self.endpoints["echo"]},
             http=self._http,
-            origins=self.origins,
             max_size=max_size,
             ssl=ssl_context,
         )
@@ -194,13 +245,10 @@ class DemoServer:
 
     # ---- life cycle --------------------------------------------------------------------
     async def start(self) -> None:
-        """Listen, allow this server's own origins, and start the market."""
+        """Listen, tell the gate the port, and start the market."""
         await self.faults.start()
-        port = self.faults.port
-        names = {self.faults.host, "127.0.0.1", "localhost"}
-        own = [f"{self.scheme}://{name}:{port}" for name in sorted(names)]
-        self.origins[:] = [None, *own, *self.extra_origins]
-        self.hosts = {urlsplit(origin).netloc for origin in own + list(self.extra_origins)}
+        self.gate.port = self.faults.port
+        self.gate.url = self.url
         self._spawn(self._market())
 
     async def stop(self) -> None:
@@ -223,58 +271,58 @@ class DemoServer:
         task.add_done_callback(self._tasks.discard)
 
     # ---- WebSocket endpoints ---------------------------------------------------------------
-    def _route(self, app: Callable[[HeartbeatConnection], Awaitable[None]]) -> Callable[[Peer], Awaitable[None]]:
-        handler = self.heartbeat.wrap(app)
-
+    def _route(self, app: Callable[[Client], Awaitable[None]]) -> Callable[[Peer], Awaitable[None]]:
         async def route(peer: Peer) -> None:
-            conn = PeerConnection(peer, self._record)
-            self.conns[peer.id] = conn
+            client = Client(peer)
+            self.conns[peer.id] = client
             try:
-                await handler(conn)
+                await app(client)
             finally:
                 self.conns.pop(peer.id, None)
 
         return route
 
+    async def _messages(self, client: Client) -> AsyncIterator[Data]:
+        """The client's application messages, each recorded for ``/api/status``."""
+        async for message in client.ws:
+            client.messages += 1
+            self._record(client.peer, message)
+            yield message
+
     async def _dispatch(self, peer: Peer) -> None:
         endpoint = self.endpoints.get(_endpoint(peer.path))
         if endpoint is None:
-            await peer.connection.close(1008, f"no endpoint {peer.path!r}; try /ws/echo, /ws/chat, /ws/feed")
+            reason = f"no endpoint {peer.path[:48]!r}; try /ws/echo, /ws/chat, /ws/feed"  # at most 123 bytes
+            await peer.connection.close(CLOSE_POLICY_VIOLATION, reason)
             return
         await endpoint(peer)
 
-    def _record(self, peer: Peer, message: str | bytes) -> None:
+    def _record(self, peer: Peer, message: Data) -> None:
         data = message if isinstance(message, str) else f"<{len(message)} bytes>"
         self.received.append(Received(time.time(), peer.id, _endpoint(peer.path), data))
 
-    @staticmethod
-    def _peer(ws: HeartbeatConnection) -> Peer:
-        connection = ws.connection
-        assert isinstance(connection, PeerConnection)
-        return connection.peer
+    async def _echo(self, client: Client) -> None:
+        async for message in self._messages(client):
+            await client.send(message)
 
-    async def _echo(self, ws: HeartbeatConnection) -> None:
-        async for message in ws:
-            await ws.send(message)
-
-    async def _chat(self, ws: HeartbeatConnection) -> None:
-        peer = self._peer(ws)
-        self.chat.add(ws)
+    async def _chat(self, client: Client) -> None:
+        peer = client.peer
+        self.chat.add(client)
         try:
             await self._broadcast(self.chat, {"type": "joined", "peer": peer.id, "members": len(self.chat)})
-            async for message in ws:
+            async for message in self._messages(client):
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 await self._broadcast(self.chat, {"type": "chat", "from": peer.id, "text": text})
         finally:
-            self.chat.discard(ws)
+            self.chat.discard(client)
 
-    async def _feed(self, ws: HeartbeatConnection) -> None:
-        peer = self._peer(ws)
+    async def _feed(self, client: Client) -> None:
+        peer = client.peer
         hello = {"type": "hello", "peer": peer.id, "period": self.tick_period, "quotes": self.market.snapshot()}
-        await ws.send(json.dumps(hello))
-        self.feed.add(ws)
+        await client.send(json.dumps(hello))
+        self.feed.add(client)
         try:
-            async for message in ws:
+            async for message in self._messages(client):
                 ack: dict[str, Any] = {"type": "ack", "peer": peer.id}
                 try:
                     note = json.loads(message)
@@ -285,18 +333,18 @@ class DemoServer:
                     ack["text"] = note.get("text")
                 else:
                     ack["text"] = message if isinstance(message, str) else f"<{len(message)} bytes>"
-                await ws.send(json.dumps(ack))
+                await client.send(json.dumps(ack))
         finally:
-            self.feed.discard(ws)
+            self.feed.discard(client)
 
-    async def _broadcast(self, members: set[HeartbeatConnection], message: dict[str, Any]) -> None:
+    async def _broadcast(self, members: set[Client], message: dict[str, Any]) -> None:
         text = json.dumps(message)
-        await asyncio.gather(*(self._send_quietly(ws, text) for ws in list(members)))
+        await asyncio.gather(*(self._send_quietly(client, text) for client in list(members)))
 
     @staticmethod
-    async def _send_quietly(ws: HeartbeatConnection, text: str) -> None:
+    async def _send_quietly(client: Client, text: str) -> None:
         try:
-            await asyncio.wait_for(ws.send(text), 1.0)
+            await asyncio.wait_for(client.send(text), 1.0)
         except (ConnectionClosed, TimeoutError):
             pass
 
@@ -314,20 +362,18 @@ class DemoServer:
 
     # ---- HTTP ----------------------------------------------------------------------------
     async def _http(self, connection: ServerConnection, request: Request) -> Response:
-        host = request.headers.get("Host", "")
-        if host not in self.hosts:
-            return _text(421, "Misdirected Request", f"unknown Host {host!r}: this server serves its own address\n")
+        """Pages, assets and the API; the :class:`Listener` checked ``Host`` already."""
         path = urlsplit(request.path).path
         if path.startswith("/api/"):
             return await self._api(request, path[len("/api/") :])
         if request.method not in ("GET", "HEAD"):
-            return _text(405, "Method Not Allowed", "files are read with GET\n", allow="GET, HEAD")
+            return _text(405, "files are read with GET\n", allow="GET, HEAD")
         return self._file(request)
 
     def _file(self, request: Request) -> Response:
         found = self.mounts.body(request.path)
         if found is None:
-            return _text(404, "Not Found", "not found\n")
+            return _text(404, "not found\n")
         content, ctype = found
         headers = _headers(ctype, len(content))
         resolved = self.mounts.resolve(request.path)
@@ -349,16 +395,17 @@ class DemoServer:
         query = {k: v[-1] for k, v in parse_qs(urlsplit(request.path).query).items()}
         if action == "status":
             if request.method != "GET":
-                return _text(405, "Method Not Allowed", "status is read with GET\n", allow="GET")
+                return _text(405, "status is read with GET\n", allow="GET")
             return _json(200, self.status())
         control = self._controls.get(action)
         if control is None:
-            return _text(404, "Not Found", f"no control {action!r}\n")
+            return _text(404, f"no control {action!r}\n")
         if request.method != "POST":
-            return _text(405, "Method Not Allowed", "controls take POST\n", allow="POST")
-        origin = request.headers.get("Origin")
-        if origin is not None and origin not in self.origins:
-            return _text(403, "Forbidden", f"Origin {origin!r} may not use the controls\n")
+            return _text(405, "controls take POST\n", allow="POST")
+        refusal = self.gate.check_control(_single(request.headers, "Origin"), f"/api/{action}")
+        if refusal is not None:
+            log.warning("%s", refusal.message)
+            return _text(refusal.status, refusal.message + "\n")
         try:
             result = await control(query)
         except ValueError as exc:
@@ -385,10 +432,11 @@ class DemoServer:
                     "path": peer.path,
                     "age": round(now - peer.opened_at, 3),
                     "heartbeats": len(peer.pings),
-                    "messages": len(peer.received),
-                    "silent": self.conns[peer.id].silent if peer.id in self.conns else False,
+                    "messages": client.messages,
+                    "silent": client.silent,
                 }
                 for peer in self.faults.live()
+                if (client := self.conns.get(peer.id)) is not None
             ],
             "received": [r.as_json() for r in self.received],
         }
@@ -399,9 +447,9 @@ class DemoServer:
 
     async def _api_silent(self, query: dict[str, str]) -> dict[str, Any]:
         muted = 0
-        for conn in self.conns.values():
-            if conn.peer.closed_at is None and not conn.muted:
-                conn.muted = True
+        for client in self.conns.values():
+            if client.peer.closed_at is None and not client.muted:
+                client.mute()
                 muted += 1
         return {"silenced": muted}
 
@@ -483,17 +531,17 @@ def _headers(ctype: str, length: int) -> Headers:
     )
 
 
-def _text(status: int, phrase: str, text: str, allow: str | None = None) -> Response:
+def _text(status: int, text: str, allow: str | None = None) -> Response:
     body = text.encode()
     headers = _headers("text/plain; charset=utf-8", len(body))
     headers["Cache-Control"] = "no-store"
     if allow:
         headers["Allow"] = allow
-    return Response(status, phrase, headers, body)
+    return Response(status, http.HTTPStatus(status).phrase, headers, body)
 
 
 def _json(status: int, value: Any) -> Response:
     body = json.dumps(value).encode()
     headers = _headers("application/json", len(body))
     headers["Cache-Control"] = "no-store"
-    return Response(status, "OK" if status == 200 else "Bad Request", headers, body)
+    return Response(status, http.HTTPStatus(status).phrase, headers, body)

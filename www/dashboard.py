@@ -21,39 +21,96 @@ import random
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import js
+from pyodide.ffi import create_proxy, to_js
 from pyodide.http import pyfetch
 from pyscript import document, when
 
 import heartsock
-from heartsock import State
+from heartsock import Data, SocketEvent, State
+from heartsock.wire import (
+    CLOSE_CONNECT_TIMEOUT,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_PROTOCOL_MISMATCH,
+    CLOSE_SESSION_TAKEN_OVER,
+    HEARTBEAT_PONG,
+)
 
 WINDOW = 60.0  # seconds of history in the chart
 RATE_WINDOW = 2.0  # seconds over which messages per second are averaged
 MAX_LOG = 200
 MAX_NOTES = 50
 CODE_NAMES = {
-    1000: "normal closure",
+    CLOSE_NORMAL: "normal closure",
     1001: "going away",
+    1005: "no status",
     1006: "connection lost",
-    1008: "policy violation",
-    1011: "server error",
+    CLOSE_POLICY_VIOLATION: "policy violation",
+    1009: "message too big",
+    CLOSE_INTERNAL_ERROR: "server error",
     1012: "service restart",
-    4000: "heartbeat timeout",
-    4001: "connect timeout",
+    1013: "try again later",
+    CLOSE_HEARTBEAT_TIMEOUT: "heartbeat timeout",
+    CLOSE_CONNECT_TIMEOUT: "connect timeout",
+    CLOSE_PROTOCOL_MISMATCH: "protocol mismatch",
+    CLOSE_PROTOCOL_ERROR: "protocol error",
+    CLOSE_SESSION_TAKEN_OVER: "session taken over",
+}  # codes 3000-3999 are the application's own: shown without a name
+# What the Connection card calls each state: short, so that the card never clips it.
+STATE_WORDS = {
+    State.CONNECTING: "connecting",
+    State.OPEN: "up",
+    State.RECONNECTING: "down",
+    State.CLOSED: "gave up",
+    State.DESTROYED: "destroyed",
 }
 
 
-def el(id_):
-    return document.getElementById(id_)
+_ELEMENTS: dict[str, Any] = {}
+_SHOWN: dict[tuple[str, str], object] = {}
 
 
-def settings():
+def el(id_: str) -> Any:
+    """The element ``id_`` (the page's own elements are never replaced, so cached)."""
+    found = _ELEMENTS.get(id_)
+    if found is None:
+        found = _ELEMENTS[id_] = document.getElementById(id_)
+    return found
+
+
+def put(id_: str, text: str | None = None, hidden: bool | None = None, width: str | None = None, **data: str) -> None:
+    """Write ``text``, ``hidden``, a ``width`` style or ``data-*`` values to element ``id_``,
+    each only when it changed: a refresh that changes nothing touches no DOM (no style
+    recalculation, no layout) and allocates no JS strings."""
+    node = None
+    for key, value in (("text", text), ("hidden", hidden), ("width", width), *data.items()):
+        if value is None or _SHOWN.get((id_, key)) == value:
+            continue
+        _SHOWN[(id_, key)] = value
+        node = node or el(id_)
+        if key == "text":
+            node.textContent = value
+        elif key == "hidden":
+            node.hidden = value
+        elif key == "width":
+            node.style.width = value
+        else:
+            setattr(node.dataset, key, value)
+
+
+def settings() -> dict[str, float]:
     """The socket's settings, from the query string."""
     params = js.URLSearchParams.new(js.location.search)
 
-    def number(name, default):
+    def number(name: str, default: float) -> float:
         raw = params.get(name)
         try:
             return float(raw) if raw else default
@@ -71,21 +128,47 @@ def settings():
     }
 
 
-def equal_jitter(base, cap):
-    """Exponential backoff drawing from the upper half of each window.
+@dataclass
+class Down:
+    """An interval the socket spent not open, after it had been open (``end``: ``None`` while it lasts)."""
+
+    start: float
+    end: float | None = None
+
+
+class EqualJitter:
+    """Exponential backoff drawing from the upper half of each window; remembers the last window.
 
     heartsock's default ("full jitter") draws from ``[0, min(cap, base * 2**n)]``; drawing
     from the upper half instead keeps the spread but makes every delay longer than the
-    one before (until the cap), which is what a person watching should see.
+    one before (until the cap), which is what a person watching should see. The page
+    shows :attr:`window` next to the countdown, so a long wait explains itself.
     """
-    return heartsock.exponential(base, cap, rand=lambda: 0.5 + random.random() / 2)
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.base, self.cap = base, cap
+        self.window = (0.0, 0.0)
+
+    def __call__(self, n: int) -> float:
+        high = min(self.cap, self.base * 2.0 ** min(n, 64))
+        self.window = (high / 2, high)
+        return high * (0.5 + random.random() / 2)
 
 
-def fmt_seconds(seconds):
+def fmt_seconds(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
-def nice_ceiling(value):
+def fmt_age(seconds: float) -> str:
+    """A duration that stays short: 850 ms, 12.3 s, 4 min 05 s, 2 h 07 min."""
+    if seconds < 60:
+        return fmt_seconds(seconds)
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def nice_ceiling(value: float) -> float:
     """The smallest 1, 2, 2.5 or 5 × 10**k at least ``value``."""
     scale = 1.0
     while scale * 10 < value:
@@ -98,11 +181,23 @@ def nice_ceiling(value):
     return 10 * scale
 
 
-def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW):
+def chart_svg(
+    now: float,
+    samples: Iterable[tuple[float, float]],
+    down: Iterable[Down],
+    timeouts: Iterable[float],
+    width: int = 760,
+    height: int = 220,
+    window: float = WINDOW,
+    stalls: Iterable[tuple[float, float]] = (),
+    slowed: Container[float] = frozenset(),
+) -> str:
     """SVG markup of the RTT chart: the last ``window`` seconds up to ``now``.
 
-    ``samples`` are ``(t, milliseconds)``, ``down`` are ``[start, end or None]``
-    intervals when the socket was not open, ``timeouts`` the times of heartbeat timeouts.
+    ``samples`` are ``(t, milliseconds)``, ``down`` the intervals when the socket was
+    not open, ``timeouts`` the times of heartbeat timeouts,
+    ``stalls`` ``(start, end)`` intervals when the page's main thread was busy (a task
+    of 50 ms or more), ``slowed`` the times of the samples such a stall overlapped.
     """
     left, right, top, bottom = 58, 12, 12, 24
     start = now - window
@@ -111,10 +206,10 @@ def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW
     peak = max((v for _, v in visible), default=0.0)
     ymax = nice_ceiling(max(2.0, peak * 1.25))
 
-    def x(t):
+    def x(t: float) -> float:
         return left + (t - start) / window * plot_w
 
-    def y(v):
+    def y(v: float) -> float:
         return top + (1 - min(v, ymax) / ymax) * plot_h
 
     out = [
@@ -136,11 +231,11 @@ def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW
         anchor = "end" if ago == 0 else "middle"
         out.append(f"<text class='axis' x='{gx:.1f}' y='{height - 6}' text-anchor='{anchor}'>{label}</text>")
     out.append("<g clip-path='url(#plot)'>")
-    for begin, end in down:
-        end = now if end is None else end
+    for interval in down:
+        end = now if interval.end is None else interval.end
         if end < start:
             continue
-        x0, x1 = x(max(begin, start)), x(end)
+        x0, x1 = x(max(interval.start, start)), x(end)
         out.append(f"<rect class='down' x='{x0:.1f}' y='{top}' width='{max(1.5, x1 - x0):.1f}' height='{plot_h}'/>")
     if visible:
         points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in visible)
@@ -150,6 +245,14 @@ def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW
         out.append(f"<polyline class='line' points='{points}'/>")
         lt, lv = visible[-1]
         out.append(f"<circle class='dot' cx='{x(lt):.1f}' cy='{y(lv):.1f}' r='3.5'/>")
+    for begin, end in stalls:
+        if end >= start:
+            x0, x1 = x(max(begin, start)), x(end)
+            width_ = max(2.0, x1 - x0)
+            out.append(f"<rect class='stall' x='{x0:.1f}' y='{top + plot_h - 6}' width='{width_:.1f}' height='6'/>")
+    for t, v in visible:
+        if t in slowed:
+            out.append(f"<circle class='slowed' cx='{x(t):.1f}' cy='{y(v):.1f}' r='4.5'/>")
     for t in timeouts:
         if t >= start:
             out.append(f"<line class='mark' x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{top}' y2='{top + plot_h}'/>")
@@ -166,28 +269,40 @@ def chart_svg(now, samples, down, timeouts, width=760, height=220, window=WINDOW
 class Dashboard:
     """The page's state and its socket; every handler updates the DOM."""
 
-    def __init__(self, config):
+    def __init__(self, config: dict[str, float]) -> None:
         self.cfg = config
         self.t0 = time.monotonic()
-        self.samples = deque(maxlen=2000)  # (t, rtt ms)
-        self.down = []  # [start, end or None]: intervals the socket spent not open after an OPEN
-        self.timeouts = deque(maxlen=100)
-        self.rx = deque()
-        self.tx = deque()
+        self.samples: deque[tuple[float, float]] = deque(maxlen=2000)  # (t, rtt ms)
+        self.pong_at = 0.0
+        # Main-thread tasks of 50 ms or more (the browser's Long Tasks API), and the
+        # heartbeats they overlapped: a round trip is timed on this thread, so a busy
+        # page (or a busy machine) makes it look long although the network was not.
+        self.stalls: deque[tuple[float, float]] = deque(maxlen=200)  # (start, end)
+        self.slowed: set[float] = set()  # times of samples a stall overlapped
+        self.perf_offset = 0.0
+        self.stall_observer: Any = None
+        self.watch_stalls()
+        self.down: list[Down] = []  # the intervals not open, after an OPEN
+        self.timeouts: deque[float] = deque(maxlen=100)
+        self.rx: deque[float] = deque()
+        self.tx: deque[float] = deque()
         self.total_in = self.total_out = 0
         self.heartbeats = 0
         self.connections = 0
         self.socket_id = 0
         self.state_since = 0.0
-        self.retry_delay = None
+        self.retry_delay: float | None = None
+        self.retry_attempt = 0
         self.seq = 0
-        self.notes = {}
-        self.quote_rows = {}
-        self.prices = {}
+        self.notes: dict[int, Any] = {}
+        self.quote_rows: dict[str, Any] = {}
+        self.flips: dict[str, int] = {}
+        self.prices: dict[str, float] = {}
         self.log_count = 0
         self.ticks = 0
         scheme = "wss" if js.location.protocol == "https:" else "ws"
         self.url = f"{scheme}://{js.location.host}/ws/feed"
+        self.backoff = EqualJitter(config["retry"], config["retry_max"])
         self.sock = heartsock.Socket(
             self.url,
             heart_time=config["heart"],
@@ -195,7 +310,7 @@ class Dashboard:
             pong_msg=self.is_pong,
             reconnect_time=config["retry"],
             reconnect_max_time=config["retry_max"],
-            backoff=equal_jitter(config["retry"], config["retry_max"]),
+            backoff=self.backoff,
             reconnect_count=-1,
             min_uptime=config["uptime"],
             connect_timeout=config["connect"],
@@ -213,32 +328,59 @@ class Dashboard:
         self.show_state(self.sock.state)
         self.log("state", f"connecting to {self.url}", state=self.sock.state.name)
 
-    def now(self):
+    def now(self) -> float:
         return time.monotonic() - self.t0
 
     # ---- heartsock callbacks ----------------------------------------------------------
-    def is_pong(self, data):
+    def is_pong(self, data: Data) -> bool:
         """heartsock's pong matcher: a "pong" proves life; count it and chart its RTT."""
-        if data != "pong":
+        if data != HEARTBEAT_PONG:
             return False
         self.heartbeats += 1
+        self.pong_at = self.now()
         # heartsock updates sock.latency right after this predicate returns.
         asyncio.get_event_loop().call_soon(self.sample_latency)
         return True
 
-    def sample_latency(self):
+    def sample_latency(self) -> None:
         latency = self.sock.latency
         if latency is not None:
-            self.samples.append((self.now(), latency * 1000))
+            self.samples.append((self.pong_at, latency * 1000))
+            self.mark_slowed()
             self.draw_chart()
 
-    def on_state(self, old, new):
+    def watch_stalls(self) -> None:
+        """Record the page's long tasks (PerformanceObserver, type ``longtask``)."""
+        if "longtask" not in js.PerformanceObserver.supportedEntryTypes:
+            return
+        # time.monotonic() and performance.now() tick together; this is their offset, in s.
+        self.perf_offset = time.monotonic() - self.t0 - js.performance.now() / 1000
+        self.stall_observer = js.PerformanceObserver.new(create_proxy(self.on_long_tasks))
+        self.stall_observer.observe(to_js({"type": "longtask"}, dict_converter=js.Object.fromEntries))
+
+    def on_long_tasks(self, entries: Any, *_: Any) -> None:
+        for entry in entries.getEntries():
+            begin = entry.startTime / 1000 + self.perf_offset
+            self.stalls.append((begin, begin + entry.duration / 1000))
+        self.mark_slowed()
+
+    def mark_slowed(self) -> None:
+        """Mark each recent heartbeat whose round trip a long task overlapped."""
+        for t, ms in list(self.samples)[-20:]:
+            sent = t - ms / 1000
+            if t not in self.slowed and any(begin < t and end > sent for begin, end in self.stalls):
+                self.slowed.add(t)
+        slowest = max((ms for t, ms in self.samples if t in self.slowed), default=0.0)
+        text = f"({len(self.slowed)} slowed)" if self.slowed else ""
+        put("slowed-count", text, count=str(len(self.slowed)), slowest=f"{slowest:.1f}")
+
+    def on_state(self, old: State, new: State) -> None:
         now = self.now()
         if new is State.OPEN:
-            if self.down and self.down[-1][1] is None:
-                self.down[-1][1] = now
+            if self.down and self.down[-1].end is None:
+                self.down[-1].end = now
         elif old is State.OPEN:
-            self.down.append([now, None])
+            self.down.append(Down(now))
         self.state_since = now
         if new is not State.RECONNECTING:
             self.retry_delay = None
@@ -247,10 +389,11 @@ class Dashboard:
         if new is State.CLOSED:
             last = self.sock.last_close
             code = last.code if last else None
-            self.log("gave-up", f"gave up after close {code} ({CODE_NAMES.get(code, 'final')}): press Reconnect now")
+            name = CODE_NAMES.get(code, "final") if code is not None else "final"
+            self.log("gave-up", f"gave up after close {code} ({name}): press Reconnect now")
         self.refresh()
 
-    def on_open(self, event):
+    def on_open(self, event: SocketEvent) -> None:
         self.socket_id = event.socket_id
         self.connections += 1
         flushed = [row for row in self.notes.values() if row.dataset.status == "queued"]
@@ -259,32 +402,34 @@ class Dashboard:
         extra = f", flushed {len(flushed)} queued" if flushed else ""
         self.log("open", f"connected: socket #{event.socket_id}{extra}")
 
-    def on_close(self, event):
+    def on_close(self, event: SocketEvent) -> None:
         code, reason = event.code, event.reason
-        if code == heartsock.CLOSE_HEARTBEAT_TIMEOUT:
+        if code == CLOSE_HEARTBEAT_TIMEOUT:
             self.timeouts.append(self.now())
             wait = fmt_seconds(self.cfg["pong"])
             text = f"heartbeat timeout: no pong within {wait}, socket #{event.socket_id} abandoned"
             self.log("timeout", text, code=code)
             self.draw_chart()
-        elif code == heartsock.CLOSE_CONNECT_TIMEOUT:
+        elif code == CLOSE_CONNECT_TIMEOUT:
             wait = fmt_seconds(self.cfg["connect"])
             text = f"connect timeout: socket #{event.socket_id} still connecting after {wait}"
             self.log("timeout", text, code=code)
         else:
-            name = CODE_NAMES.get(code, "")
-            why = f" “{reason}”" if reason else ""
-            self.log("close", f"closed {code} {name}{why} (socket #{event.socket_id})", code=code)
+            name = CODE_NAMES.get(code, "") if code is not None else ""
+            parts = [f"closed {code}", name, f"“{reason}”" if reason else ""]
+            parts.append(f"(socket #{event.socket_id})")
+            self.log("close", " ".join(part for part in parts if part), code=code)
 
-    def on_error(self, event):
+    def on_error(self, event: SocketEvent) -> None:
         self.log("error", f"error on socket #{event.socket_id}: {event.reason or 'WebSocket error'}")
 
-    def on_reconnect(self, attempt, delay):
+    def on_reconnect(self, attempt: int, delay: float) -> None:
         self.retry_delay = delay
+        self.retry_attempt = attempt
         self.log("retry", f"retry #{attempt} in {fmt_seconds(delay)}", attempt=attempt, delay=f"{delay:.4f}")
         self.refresh()
 
-    def on_message(self, data):
+    def on_message(self, data: Data) -> None:
         self.rx.append(self.now())
         self.total_in += 1
         try:
@@ -306,7 +451,7 @@ class Dashboard:
                 self.log("ack", f"server acknowledged note #{message.get('seq')}")
 
     # ---- user actions -------------------------------------------------------------------
-    def send_note(self, text):
+    def send_note(self, text: str) -> None:
         self.seq += 1
         payload = json.dumps({"type": "note", "seq": self.seq, "text": text})
         try:
@@ -334,13 +479,13 @@ class Dashboard:
             self.log("note", f"note #{self.seq} queued while {self.sock.state.name}")
         self.refresh()
 
-    def set_note(self, row, status, label):
+    def set_note(self, row: Any, status: str, label: str) -> None:
         row.dataset.status = status
         row.className = f"note {status}"
         row.querySelector(".status").textContent = label
 
     # ---- drawing --------------------------------------------------------------------------
-    def log(self, kind, text, **data):
+    def log(self, kind: str, text: str, **data: object) -> None:
         now = self.now()
         item = document.createElement("li")
         item.className = f"ev {kind}"
@@ -360,12 +505,12 @@ class Dashboard:
         self.log_count += 1
         el("log-count").textContent = f"{self.log_count} events"
 
-    def show_state(self, state):
+    def show_state(self, state: State) -> None:
         badge = el("state")
         badge.textContent = state.name
         badge.dataset.state = state.name
 
-    def show_quote(self, symbol, price, change, flash=True):
+    def show_quote(self, symbol: str, price: float, change: float, flash: bool = True) -> None:
         row = self.quote_rows.get(symbol)
         if row is None:
             row = document.createElement("tr")
@@ -381,79 +526,80 @@ class Dashboard:
         chg.textContent = f"{change:+.2f}%"
         chg.className = "chg up" if change >= 0 else "chg down"
         if flash and price != old:
-            cls = "flash-up" if price > old else "flash-down"
-            row.classList.remove("flash-up", "flash-down")
-            _ = row.offsetWidth  # restart the CSS animation
-            row.classList.add(cls)
+            # Alternate between two animations with the same keyframes: a new animation
+            # name restarts the flash without forcing a synchronous layout.
+            self.flips[symbol] = flip = 1 - self.flips.get(symbol, 0)
+            row.className = f"flash-{'up' if price > old else 'down'}-{flip}"
 
-    def draw_chart(self):
+    def draw_chart(self) -> None:
         svg = el("chart")
         box = svg.getBoundingClientRect()
         width, height = max(320, int(box.width)), max(160, int(box.height))
         svg.setAttribute("viewBox", f"0 0 {width} {height}")
         now = self.now()
         window = min(WINDOW, max(20.0, now))  # a young page fills the chart, then it scrolls
-        svg.innerHTML = chart_svg(now, self.samples, self.down, self.timeouts, width, height, window)
+        svg.innerHTML = chart_svg(
+            now, self.samples, self.down, self.timeouts, width, height, window, self.stalls, self.slowed
+        )
 
-    def refresh(self):
+    def refresh(self) -> None:
         """Redraw what moves with the clock (called every 100 ms)."""
         now, sock, state = self.now(), self.sock, self.sock.state
         for stamps in (self.rx, self.tx):
             while stamps and stamps[0] < now - RATE_WINDOW:
                 stamps.popleft()
-        el("rate-in").textContent = f"{len(self.rx) / RATE_WINDOW:.1f}"
-        el("rate-out").textContent = f"{len(self.tx) / RATE_WINDOW:.1f}"
-        el("totals").textContent = f"{self.total_in:,} in · {self.total_out:,} out · {self.ticks:,} ticks"
+        put("rate-in", f"{len(self.rx) / RATE_WINDOW:.1f}")
+        put("rate-out", f"{len(self.tx) / RATE_WINDOW:.1f}")
+        put("totals", f"{self.total_in:,} in · {self.total_out:,} out · {self.ticks:,} ticks")
 
-        age = now - self.state_since
-        if state is State.OPEN:
-            el("conn-value").textContent = f"up {fmt_seconds(age)}"
-        else:
-            el("conn-value").textContent = f"{state.name.lower()} {fmt_seconds(age)}"
+        word, since = STATE_WORDS.get(state, state.name.lower()), self.state_since
+        if state in (State.CONNECTING, State.RECONNECTING) and self.down and self.down[-1].end is None:
+            word, since = "down", self.down[-1].start  # since the connection was lost, across retries
+        put("conn-word", word)
+        put("conn-age", fmt_age(now - since))
         last = sock.last_close
-        last_text = f" · last close {last.code}" if last else ""
-        el("conn-meta").textContent = f"socket #{self.socket_id}{last_text}"
+        put("conn-meta", f"socket #{self.socket_id}" + (f" · last close {last.code}" if last else ""))
 
-        el("attempt").textContent = f"attempt {sock.attempt}"
-        el("attempt").dataset.attempt = str(sock.attempt)
-        retry_in = sock.retry_in
-        bar = el("retry-bar")
-        if retry_in is not None and self.retry_delay:
-            el("retry-in").textContent = f"next retry in {retry_in:.2f} s"
-            bar.style.width = f"{100 * min(1.0, retry_in / self.retry_delay):.1f}%"
-        elif state is State.CONNECTING:
-            el("retry-in").textContent = "connecting…"
-            bar.style.width = "0%"
-        elif state is State.CLOSED:
-            el("retry-in").textContent = "gave up; press Reconnect now"
-            bar.style.width = "0%"
-        elif sock.attempt:
-            el("retry-in").textContent = f"counter resets after {fmt_seconds(self.cfg['uptime'])} up"
-            bar.style.width = "0%"
+        retry_in, delay = sock.retry_in, self.retry_delay
+        scheduled = retry_in is not None and delay is not None
+        put("attempt", f"attempt {sock.attempt}", hidden=scheduled, attempt=str(sock.attempt))
+        put("retry-countdown", hidden=not scheduled)
+        if retry_in is not None and delay is not None:
+            # "retry 4 in 1.3 s", and how that delay was drawn: the wait explains itself.
+            put("retry-n", str(self.retry_attempt))
+            put("retry-left", f"{retry_in:.1f} s")
+            put("retry-countdown", attempt=str(self.retry_attempt), remaining=f"{retry_in:.3f}")
+            low, high = self.backoff.window
+            put("retry-in", f"drew {delay:.2f} s from {low:.2f}–{high:.2f} s")
+            put("retry-bar", width=f"{100 * min(1.0, retry_in / delay):.1f}%")
         else:
-            el("retry-in").textContent = "no retry scheduled"
-            bar.style.width = "0%"
+            if state is State.CONNECTING:
+                put("retry-in", "connecting…")
+            elif state is State.CLOSED:
+                put("retry-in", "gave up; press Reconnect now")
+            elif sock.attempt:
+                put("retry-in", f"counter resets after {fmt_seconds(self.cfg['uptime'])} up")
+            else:
+                put("retry-in", "no retry scheduled")
+            put("retry-bar", width="0%")
 
         if self.samples:
-            recent = [v for t, v in self.samples if t >= now - WINDOW]
-            last_ms = self.samples[-1][1]
-            el("latency").textContent = f"{last_ms:.1f} ms"
-            el("latency").dataset.ms = f"{last_ms:.3f}"
-            avg = sum(recent) / len(recent) if recent else last_ms
-            el("latency-meta").textContent = f"avg {avg:.1f} ms · {self.heartbeats} heartbeats"
+            last_t, last_ms = self.samples[-1]
+            recent = [v for t, v in self.samples if t >= now - WINDOW] or [last_ms]
+            put("latency", f"{last_ms:.1f} ms", ms=f"{last_ms:.3f}", slowed="1" if last_t in self.slowed else "0")
+            put("latency-meta", f"avg {sum(recent) / len(recent):.1f} ms · {self.heartbeats} heartbeats")
 
         queued = sock.queued
-        el("queue").textContent = str(queued)
-        el("queue").dataset.queued = str(queued)
-        el("queue-meta").textContent = "nothing waiting" if not queued else "waiting for the connection"
+        put("queue", str(queued), queued=str(queued))
+        put("queue-meta", "waiting for the connection" if queued else "nothing waiting")
 
-    async def run_timer(self):
+    async def run_timer(self) -> None:
         step = 0
         while True:
             try:
-                self.refresh()
                 if step % 5 == 0:
-                    self.draw_chart()
+                    self.draw_chart()  # first: it reads the chart's size, before refresh() writes
+                self.refresh()
             except Exception as exc:  # keep the timer alive; show what broke
                 js.console.error(f"dashboard refresh failed: {exc!r}")
             step += 1
@@ -471,7 +617,7 @@ el("config").textContent = (
     f"heartsock {heartsock.__version__} · Python {sys.version.split()[0]} in Pyodide"
 )
 
-FAULTS = {
+FAULTS: dict[str, Callable[[], tuple[str, str]]] = {
     "drop": lambda: ("drop", "drop every connection"),
     "silent": lambda: ("silent", "go silent (half-open)"),
     "refuse": lambda: (f"refuse?n={int(el('refuse-n').value or 3)}&drop=1", "refuse handshakes"),
@@ -482,7 +628,7 @@ FAULTS = {
 
 
 @when("click", "[data-fault]")
-async def inject(event):
+async def inject(event: Any) -> None:
     button = event.target.closest("[data-fault]")
     name = button.dataset.fault
     query, label = FAULTS[name]()
@@ -502,7 +648,7 @@ async def inject(event):
 
 
 @when("submit", "#note-form")
-def submit_note(event):
+def submit_note(event: Any) -> None:
     event.preventDefault()
     box = el("note-text")
     text = box.value.strip()
@@ -512,7 +658,7 @@ def submit_note(event):
 
 
 @when("click", "#btn-reconnect")
-def reconnect_now(event):
+def reconnect_now(event: Any) -> None:
     dash.log("user", "create(): open a new connection now")
     dash.sock.create()
 

@@ -12,6 +12,7 @@ its query string.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -19,20 +20,24 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize
 
+from devtools.browser import chromium
 from devtools.static import ROOT, check_assets
 from tests.conftest import T
 
 BOOT_TIMEOUT_MS = 30_000 * T  # PyScript + Pyodide boot (about 3-5 s here)
 #: The dashboard's settings in tests (seconds): its defaults, scaled by T.
 DASHBOARD_SETTINGS = {"heart": 0.5, "pong": 1.0, "retry": 0.25, "retry_max": 8.0, "uptime": 3.0, "connect": 1.0}
+#: The window the demo's pages are designed for, and their screenshots are taken at.
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 @dataclass
@@ -63,13 +68,29 @@ class Demo:
         """The application messages the server received on ``route``, oldest first."""
         return [r["data"] for r in self.status()["received"] if r["route"] == route]
 
+    def wait_output(self, text: str, after: int = 0, timeout: float = 5.0) -> str:
+        """The first line of output from line ``after`` on that contains ``text``.
 
-@pytest.fixture(scope="session")
-def demo() -> Iterator[Demo]:
-    """``python -m demo --host 127.0.0.1 --port 0``, as ``make demo`` starts it."""
+        The server writes a line before it answers the request that caused it; this
+        waits for the reader thread to have collected it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in self.output[after:] if text in line]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                tail = "".join(self.output[-10:])
+                raise AssertionError(f"the demo server did not print {text!r}; its last lines:\n{tail}")
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def running_demo(*args: str) -> Iterator[Demo]:
+    """``python -m demo --host 127.0.0.1 --port 0 *args`` as a subprocess; stopped with SIGINT."""
     check_assets()
     process = subprocess.Popen(
-        [sys.executable, "-m", "demo", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "demo", "--host", "127.0.0.1", "--port", "0", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -94,13 +115,34 @@ def demo() -> Iterator[Demo]:
     if not found:
         process.kill()
         raise RuntimeError(f"the demo server did not print its URL: {first!r}")
-    yield Demo(found.group(1), process, output)
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        yield Demo(found.group(1), process, output)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium (raises if it is not installed); one for the e2e session."""
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[Demo]:
+    """``python -m demo --host 127.0.0.1 --port 0``, as ``make demo`` starts it.
+
+    Its market publishes a round of ticks every ``T`` seconds (1 s unscaled), so that
+    the quiet gap in which the dashboard sends its heartbeat (after ``heart`` = 0.5·T
+    without a message) scales with the dashboard's settings.
+    """
+    with running_demo("--tick-period", f"{T:g}") as server:
+        yield server
 
 
 @dataclass
@@ -112,26 +154,40 @@ class Guard:
     errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def context(browser: Browser, demo: Demo) -> Iterator[tuple[BrowserContext, Guard]]:
-    """A fresh browser context that may only talk to the demo server."""
-    guard = Guard()
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+@contextlib.contextmanager
+def guarded_context(browser: Browser, *allowed: str) -> Iterator[tuple[BrowserContext, Guard]]:
+    """A fresh 1280×900 browser context whose pages may only load URLs under ``allowed``.
 
-    def only_demo(route: Route) -> None:
+    Requested paths (under the first prefix) are recorded; a request anywhere else is
+    aborted and fails the test at the end, and so does a Python traceback in a page.
+    """
+    guard = Guard()
+    ctx = browser.new_context(viewport=VIEWPORT)
+
+    def only_allowed(route: Route) -> None:
         url = route.request.url
-        if url.startswith(demo.url) or url.startswith("data:"):
-            guard.requested.append(url[len(demo.url) - 1 :])
+        if url.startswith(allowed) or url.startswith("data:"):
+            if url.startswith(allowed[0]):
+                guard.requested.append(url[len(allowed[0]) - 1 :])
             route.continue_()
         else:
             guard.foreign.append(url)
             route.abort()
 
-    ctx.route("**/*", only_demo)
-    yield ctx, guard
-    ctx.close()
+    ctx.route("**/*", only_allowed)
+    try:
+        yield ctx, guard
+    finally:
+        ctx.close()
     assert not guard.foreign, f"pages requested other addresses: {guard.foreign}"
     assert not guard.errors, "the page raised:\n" + "\n".join(guard.errors)
+
+
+@pytest.fixture
+def context(browser: Browser, demo: Demo) -> Iterator[tuple[BrowserContext, Guard]]:
+    """A fresh browser context that may only talk to the demo server."""
+    with guarded_context(browser, demo.url) as (ctx, guard):
+        yield ctx, guard
 
 
 def open_page(ctx: BrowserContext, guard: Guard, url: str) -> Page:

@@ -10,6 +10,7 @@ clock), so these assertions read what a person reads.
 from __future__ import annotations
 
 import json
+import re
 from itertools import pairwise
 from typing import Any
 
@@ -18,7 +19,7 @@ from playwright.sync_api import Page
 
 from devtools.static import heartsock_modules
 from tests.conftest import T, artifact_path
-from tests.e2e.conftest import DASHBOARD_SETTINGS, Demo
+from tests.e2e.conftest import DASHBOARD_SETTINGS, VIEWPORT, Demo
 
 pytestmark = pytest.mark.browser
 
@@ -33,9 +34,32 @@ _EVENT_AFTER = """([n, kind, key, value]) => [...document.querySelectorAll('#log
     .some(li => li.dataset.kind === kind && (key === null || li.dataset[key] === value))"""
 
 
+_CLIPPED = """() => [...document.querySelectorAll('.card .value, .card .meta')]
+    .filter(e => e.scrollWidth > e.clientWidth).map(e => `${e.id}: ${e.textContent.trim()}`)"""
+
+_BOXES = """(selectors) => Object.fromEntries(selectors.map(s => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return [s, [r.left, r.top, r.right, r.bottom]];
+}))"""
+
+#: What a person must see without scrolling at 1280×900.
+KEY_PANELS = [".top", ".cards", ".chart-panel", ".faults", ".log-panel", ".ticker-panel", ".notes-panel"]
+
+
 def events(page: Page) -> list[dict[str, Any]]:
     """The event log, oldest first."""
     return page.evaluate(_EVENTS)  # type: ignore[no-any-return]
+
+
+def clipped(page: Page) -> list[str]:
+    """The cards' values and captions whose text does not fit their box."""
+    return page.evaluate(_CLIPPED)  # type: ignore[no-any-return]
+
+
+def assert_log_reads_well(page: Page) -> None:
+    """every event log line is single-spaced and trimmed (no hole where a name is missing)."""
+    texts = [e["text"] for e in events(page)]
+    assert not [t for t in texts if "  " in t or t != t.strip()], texts
 
 
 def wait_event(page: Page, after: int, kind: str, key: str | None = None, value: str | None = None) -> None:
@@ -66,6 +90,15 @@ def test_dashboard_opens_streams_ticks_and_charts_heartbeats(dashboard: Page, co
     page.wait_for_function("parseFloat(document.querySelector('#rate-in').textContent) > 0", timeout=WAIT_MS)
     assert 0 < float(page.get_attribute("#latency", "data-ms") or "nan") < 1000
     assert "heartbeats" in (page.text_content("#latency-meta") or "")
+
+    # One screen: every panel within the 1280×900 window, nothing to scroll, no card clipped.
+    assert page.viewport_size == VIEWPORT
+    boxes = page.evaluate(_BOXES, KEY_PANELS)
+    outside = {s: box for s, box in boxes.items() if box[0] < 0 or box[1] < 0 or box[2] > 1280 or box[3] > 900}
+    assert not outside, outside
+    assert page.evaluate("document.documentElement.scrollHeight") <= 900
+    assert page.text_content("#conn-word") == "up"
+    assert clipped(page) == []
     feed = [c for c in demo.status()["connections"] if c["path"] == "/ws/feed"]
     assert feed and min(feed, key=lambda c: c["age"])["heartbeats"] >= 1  # the server answered them
 
@@ -124,9 +157,7 @@ def test_refused_handshakes_make_failed_attempts_with_growing_delays(dashboard: 
     page.fill("#refuse-n", str(refused))
     n = len(events(page))
     page.click("#btn-refuse")
-    page.wait_for_function(
-        "document.querySelector('#retry-in').textContent.startsWith('next retry in')", timeout=WAIT_MS
-    )
+    page.wait_for_selector("#retry-countdown:not([hidden])", timeout=WAIT_MS)
     wait_event(page, n, "state", "state", "OPEN")
     after = events(page)[n:]
     closes = [e for e in after if e["kind"] == "close"]
@@ -144,7 +175,8 @@ def test_refused_handshakes_make_failed_attempts_with_growing_delays(dashboard: 
 
 
 def test_close_codes_reconnect_except_1008(dashboard: Page) -> None:
-    """Close with 1012 reconnects; close with 1008 gives up (CLOSED) until Reconnect now."""
+    """Close with 1012 or 3999 reconnects; close with 1008 gives up (CLOSED) until Reconnect now.
+    Each close reads as one line, with the code's name when it has one."""
     page = dashboard
     page.select_option("#close-code", "1012")
     n = len(events(page))
@@ -152,7 +184,15 @@ def test_close_codes_reconnect_except_1008(dashboard: Page) -> None:
     wait_event(page, n, "state", "state", "OPEN")
     after = events(page)[n:]
     assert lifecycle(after)[:2] == [("close", "1012"), ("state", "RECONNECTING")]
-    assert "closed by the demo's control" in next(e for e in after if e["kind"] == "close")["text"]
+    closed = next(e for e in after if e["kind"] == "close")
+    assert closed["text"] == f"closed 1012 service restart “closed by the demo's control” (socket #{closed_id(closed)})"
+
+    page.select_option("#close-code", "3999")  # an application's code: no name to show
+    n = len(events(page))
+    page.click("#btn-close")
+    wait_event(page, n, "state", "state", "OPEN")
+    closed = next(e for e in events(page)[n:] if e["kind"] == "close")
+    assert closed["text"] == f"closed 3999 “closed by the demo's control” (socket #{closed_id(closed)})"
 
     page.select_option("#close-code", "1008")
     n = len(events(page))
@@ -164,6 +204,12 @@ def test_close_codes_reconnect_except_1008(dashboard: Page) -> None:
 
     page.click("#btn-reconnect")
     page.wait_for_selector("#state[data-state=OPEN]", timeout=WAIT_MS)
+    assert_log_reads_well(page)
+
+
+def closed_id(entry: dict[str, Any]) -> str:
+    """The socket number at the end of a close entry: ``… (socket #3)`` → ``3``."""
+    return str(entry["text"].rsplit("#", 1)[1].rstrip(")"))
 
 
 def test_hung_handshake_hits_the_connect_timeout(dashboard: Page) -> None:
@@ -210,5 +256,78 @@ def test_messages_sent_while_offline_reach_the_server_after_a_restart(dashboard:
     page.fill("#note-text", "back online")
     page.press("#note-text", "Enter")
     page.wait_for_selector("#notes li[data-status=acked][data-seq='4']", timeout=WAIT_MS)
+    assert_log_reads_well(page)
     page.wait_for_timeout(3000 * T)  # a few heartbeats after the reconnect, for the picture
-    page.screenshot(path=artifact_path("dashboard.png"), full_page=True)
+    page.screenshot(path=artifact_path("dashboard.png"))  # the 1280×900 window, as a person sees it
+
+
+def test_a_restart_shows_the_scheduled_retry_counting_down(dashboard: Page, demo: Demo) -> None:
+    """Restart server, 3 s down: the Reconnect card shows "retry N in X s", counting down,
+    with the interval the delay was drawn from; the Connection card says how long it has
+    been down, unclipped; both settle once the connection is back."""
+    page = dashboard
+    retry, cap = DASHBOARD_SETTINGS["retry"] * T, DASHBOARD_SETTINGS["retry_max"] * T
+    page.fill("#restart-down", f"{3 * T:g}")
+    page.click("#btn-restart")
+    page.wait_for_selector("#state[data-state=RECONNECTING]", timeout=WAIT_MS)
+    # Equal jitter: retry n waits between half and all of min(cap, retry·2^(n-1)), so
+    # retries 1-3 take at most 1.75 s of the 3 s down, and retry 4 (1-2 s) is still to come.
+    page.wait_for_function(
+        """(min) => { const c = document.querySelector('#retry-countdown');
+            return !c.hidden && +c.dataset.attempt === 4 && +c.dataset.remaining >= min; }""",
+        arg=0.7 * T,
+        timeout=WAIT_MS,
+    )
+    first, text = page.evaluate("(c => [{...c.dataset}, c.textContent])(document.querySelector('#retry-countdown'))")
+    shown = re.fullmatch(r"retry 4 in (\d+\.\d) s", " ".join(text.split()))
+    assert shown is not None, text
+    assert abs(float(shown[1]) - float(first["remaining"])) <= 0.051
+    drawn = re.fullmatch(r"drew (\d+\.\d+) s from (\d+\.\d+)–(\d+\.\d+) s", page.text_content("#retry-in") or "")
+    assert drawn is not None, page.text_content("#retry-in")
+    high = min(cap, retry * 2**3)
+    assert (float(drawn[2]), float(drawn[3])) == (round(high / 2, 2), round(high, 2))
+    assert high / 2 - 0.01 <= float(drawn[1]) <= high + 0.01
+    assert page.text_content("#conn-word") == "down"
+    assert clipped(page) == []
+    page.wait_for_timeout(300 * T)
+    later = page.evaluate("({...document.querySelector('#retry-countdown').dataset})")
+    assert later["attempt"] == "4"
+    assert float(later["remaining"]) < float(first["remaining"])  # it counts down
+
+    page.wait_for_selector("#state[data-state=OPEN]", timeout=WAIT_MS)
+    page.wait_for_selector("#retry-countdown", state="hidden", timeout=WAIT_MS)
+    assert page.text_content("#conn-word") == "up"
+    assert clipped(page) == []
+
+
+_STALL_AFTER_PING = """(ms) => {
+    // The next heartbeat goes out, then the page's main thread stays busy for `ms`.
+    const send = WebSocket.prototype.send;
+    let armed = true;
+    WebSocket.prototype.send = function (data) {
+        send.call(this, data);
+        if (armed && data === 'ping') {
+            armed = false;
+            const end = performance.now() + ms;
+            while (performance.now() < end) {}
+        }
+    };
+}"""
+
+
+def test_a_busy_page_is_shown_on_the_chart_not_passed_off_as_network_time(dashboard: Page) -> None:
+    """a round trip that a busy main thread stretched is drawn hollow, over a "page busy" bar.
+
+    The heartbeat is timed on the page's main thread, so a page (or a machine) too busy
+    to run it inflates the round trip: this is what the chart's 100-500 ms spikes were
+    on a loaded machine. Here the page blocks its own thread for 300 ms right after a ping.
+    """
+    page = dashboard
+    page.wait_for_selector("#latency[data-ms]", timeout=WAIT_MS)
+    page.evaluate(_STALL_AFTER_PING, 300)
+    # The slowest round trip marked "slowed" is that one (a loaded machine may add more).
+    page.wait_for_function("+document.querySelector('#slowed-count').dataset.slowest >= 300", timeout=WAIT_MS)
+    count = int(page.get_attribute("#slowed-count", "data-count") or 0)
+    assert count >= 1 and page.text_content("#slowed-count") == f"({count} slowed)"
+    page.wait_for_selector("#chart circle.slowed", state="attached", timeout=WAIT_MS)
+    page.wait_for_selector("#chart rect.stall", state="attached", timeout=WAIT_MS)

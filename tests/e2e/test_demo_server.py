@@ -48,7 +48,8 @@ def run(demo: Demo, scenario: Callable[[str], Awaitable[Any]]) -> Any:
         return pool.submit(asyncio.run, main()).result(timeout=20)
 
 
-def client(url: str, **kwargs: Any) -> Any:
+def client(url: str, **kwargs: Any) -> connect:
+    """A ``websockets`` client without its own keepalive (``async with client(url) as conn``)."""
     return connect(url, ping_interval=None, close_timeout=1, **kwargs)
 
 
@@ -111,7 +112,12 @@ def test_controls_take_post_from_this_origin_only(demo: Demo) -> None:
     """GET cannot trigger a fault, another origin cannot either; bad input is a 400."""
     assert request(demo, "GET", "/api/drop")[0] == 405
     assert request(demo, "POST", "/api/drop", {"Origin": "http://attacker.example"})[0] == 403
-    assert request(demo, "POST", "/api/drop", {"Origin": demo.url.rstrip("/")})[0] == 200
+    before = len(demo.output)
+    assert request(demo, "POST", "/api/drop", {"Origin": "http://127.0.0.1:8731"})[0] == 403  # another port
+    demo.wait_output("403: Origin http://127.0.0.1:8731 may not use the fault controls (POST /api/drop)", before)
+    own = demo.url.rstrip("/")
+    assert request(demo, "POST", "/api/drop", {"Origin": own})[0] == 200
+    assert request(demo, "POST", "/api/drop", {"Origin": own.replace("127.0.0.1", "localhost")})[0] == 200
     assert request(demo, "POST", "/api/close?code=1006")[0] == 400
     assert request(demo, "POST", "/api/refuse?n=999")[0] == 400
     assert request(demo, "POST", "/api/nothing")[0] == 404
@@ -119,7 +125,8 @@ def test_controls_take_post_from_this_origin_only(demo: Demo) -> None:
 
 
 def test_websocket_handshakes_check_the_origin(demo: Demo) -> None:
-    """a browser page from another origin cannot open a socket; this server's pages can."""
+    """a browser page from another site cannot open a socket; this server's pages can
+    (the rule in full: test_handshakes.py)."""
 
     async def scenario(ws: str) -> None:
         with pytest.raises(InvalidStatus) as refused:
