@@ -125,7 +125,12 @@ class PyPage:
         page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
         page.on("pageerror", lambda err: self.console.append(f"pageerror: {err}"))
         page.goto(f"{base_url}/devtools/pages/harness.html{query}")
-        page.wait_for_function("document.documentElement.dataset.ready || document.documentElement.dataset.error")
+        # Booting Pyodide takes 3-5 s here, 20-30 s on a loaded 2-core machine: allow for that
+        # (scaled like every interval, by HEARTSOCK_TIME_SCALE); what is tested comes after.
+        boot_ms = 90_000 * float(os.environ.get("HEARTSOCK_TIME_SCALE", "1.0"))
+        page.wait_for_function(
+            "document.documentElement.dataset.ready || document.documentElement.dataset.error", timeout=boot_ms
+        )
         error = page.evaluate("document.documentElement.dataset.error")
         if error:
             raise RuntimeError(f"the harness page failed to boot Pyodide: {error}")
