@@ -105,7 +105,9 @@ def test_a_wrong_micropip_wheel_stops_vendoring_and_bundling(
 
 def test_make_bundle_requires_dest() -> None:
     """`make bundle` without DEST stops at once, before installing anything, and says how to call it."""
-    env = {k: v for k, v in os.environ.items() if k != "DEST"}
+    # Not DEST, and not the outer make's variables (under `make test` they make this make
+    # print "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if k not in ("DEST", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     result = subprocess.run(["make", "bundle"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=30)
     assert result.returncode != 0
     assert "make bundle needs DEST" in result.stderr and not result.stdout
