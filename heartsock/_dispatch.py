@@ -53,7 +53,7 @@ def default_report(error: BaseException, context: str) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        print(context, file=sys.stderr)
+        error.add_note(context)  # shown with the traceback
         sys.excepthook(type(error), error, error.__traceback__)
     else:
         loop.call_exception_handler({"message": context, "exception": error})
