@@ -8,7 +8,6 @@ kept for code that used the reference's ``Heart`` on its own.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,33 +21,17 @@ __all__ = ["Heart"]
 TimerFactory = Callable[[Callable[[], None]], Timer]
 
 
-class _LoopTimer:
-    """A :class:`~heartsock._runtime.Timer` on the running asyncio loop (CPython hosts)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self._callback = callback
-        self._handle: asyncio.TimerHandle | None = None
-
-    def arm(self, delay: float) -> None:
-        self.cancel()
-        self._handle = asyncio.get_event_loop().call_later(delay, self._callback)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def close(self) -> None:
-        self.cancel()
-
-
 def _default_timer(callback: Callable[[], None]) -> Timer:
-    try:
-        from ._browser import in_browser
+    """The page's timer in a browser; the running asyncio loop's elsewhere (the CPython runtime's)."""
+    from ._browser import in_browser
+
+    if in_browser():
         from ._page import PageTimer
-    except ImportError:  # pragma: no cover - _browser always imports
-        return _LoopTimer(callback)
-    return PageTimer(callback) if in_browser() else _LoopTimer(callback)
+
+        return PageTimer(callback)
+    from ._cpython import LoopTimer
+
+    return LoopTimer(callback)
 
 
 class Heart:

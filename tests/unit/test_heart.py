@@ -120,3 +120,22 @@ def test_start_requires_a_callable() -> None:
     heart, rt = make_heart()
     with pytest.raises(TypeError):
         heart.start(5)  # type: ignore[arg-type]
+
+
+def test_heart_on_cpython_beats_on_the_running_event_loop() -> None:
+    """without an injected timer, Heart beats on the running asyncio loop (the CPython runtime's timer)"""
+    import asyncio
+
+    async def main() -> int:
+        beats: list[int] = []
+        heart = Heart(0.01).start(lambda: beats.append(1))
+        async with asyncio.timeout(10):
+            while len(beats) < 3:
+                await asyncio.sleep(0.005)
+        heart.reset()
+        count = len(beats)
+        await asyncio.sleep(0.05)
+        assert len(beats) == count, "beat after reset()"
+        return count
+
+    assert asyncio.run(main()) >= 3
