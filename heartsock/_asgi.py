@@ -13,6 +13,7 @@ The ``ConnectionClosed`` exceptions a handler sees are ``websockets``' own, as w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .wire import Data
@@ -25,14 +26,18 @@ class AsgiConnection:
 
     Args:
         websocket: the framework's WebSocket, already accepted.
+        subprotocol: the subprotocol it was accepted with, if any.
 
     Attributes:
         websocket: the framework's WebSocket.
+        subprotocol: the subprotocol it was accepted with (``None``: none), as
+            ``websockets``' ``ServerConnection.subprotocol``.
         close_code: the close code, once closed (by either side); ``None`` before.
     """
 
-    def __init__(self, websocket: Any) -> None:
+    def __init__(self, websocket: Any, subprotocol: str | None = None) -> None:
         self.websocket = websocket
+        self.subprotocol = subprotocol
         self.close_code: int | None = None
         self._closed = asyncio.Event()
 
@@ -57,6 +62,19 @@ class AsgiConnection:
         if text is not None:
             return str(text)
         return bytes(message.get("bytes") or b"")
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        """Yield messages; stop at a normal close (1000, 1001), raise at any other, as ``websockets`` does."""
+        from websockets.exceptions import ConnectionClosedOK
+
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
 
     async def send(self, message: Data) -> None:
         """Send a text (``str``) or binary (``bytes``) message.

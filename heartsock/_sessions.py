@@ -24,9 +24,8 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-from ._server_connection import HeartbeatConnection
 from .errors import SocketClosed
 from .wire import (
     ACK,
@@ -44,12 +43,40 @@ from .wire import (
     welcome_frame,
 )
 
-__all__ = ["Session", "SessionHandler", "SessionManager"]
+__all__ = ["Session", "SessionConnection", "SessionHandler", "SessionManager"]
 
 log = logging.getLogger("heartsock.server")
 
 SessionHandler = Callable[["Session"], Awaitable[None]]
 """A ``resume=True`` handler: a coroutine function that receives the :class:`Session`."""
+
+
+class SessionConnection(Protocol):
+    """What a session needs from one connection: heartbeats already answered and filtered out.
+
+    :class:`~heartsock.server.HeartbeatConnection` has it (over a ``websockets`` connection
+    or, via :func:`~heartsock.server.asgi`, over an
+    :class:`~heartsock.server.AsgiConnection`), and so does a bare ``AsgiConnection``. Two
+    more members are read when present: ``subprotocol`` (the one negotiated) and
+    ``request`` (whose ``headers`` give the Origin).
+    """
+
+    async def recv(self) -> Data:
+        """Return the next message; raise ``websockets.exceptions.ConnectionClosed`` at the end."""
+        ...
+
+    async def send(self, message: Data) -> None:
+        """Send a text (``str``) or binary (``bytes``) message."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection with ``code`` and ``reason``."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over the messages until the connection closes."""
+        ...
+
 
 _ACK_EVERY = 32
 _ACK_DELAY = 0.05
@@ -88,7 +115,7 @@ class Session:
         self._ack_owed = 0
         self._ack_timer: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
-        self.connection: HeartbeatConnection | None = None
+        self.connection: SessionConnection | None = None
         self.ended = False
 
     @property
@@ -147,7 +174,7 @@ class Session:
         first = self._buffer[0][0] if self._buffer else self._out_seq + 1
         return max(0, first - 1 - client_ack)
 
-    async def attach(self, conn: HeartbeatConnection, client_ack: int, resumed: bool, missing: int) -> None:
+    async def attach(self, conn: SessionConnection, client_ack: int, resumed: bool, missing: int) -> None:
         """Serve the session on ``conn`` until it closes (or the session ends)."""
         old, self.connection = self.connection, conn
         if old is not None:
@@ -173,7 +200,7 @@ class Session:
                     loop = asyncio.get_running_loop()
                     self._expiry = loop.call_later(self._manager.session_ttl, self.end, "expired")
 
-    async def _frame(self, conn: HeartbeatConnection, frame: Data) -> bool:
+    async def _frame(self, conn: SessionConnection, frame: Data) -> bool:
         try:
             kind, number, rest = parse_frame(frame)
         except ValueError:
@@ -205,7 +232,7 @@ class Session:
         while buffer and buffer[0][0] <= seq:
             buffer.popleft()
 
-    async def _pump(self, conn: HeartbeatConnection) -> None:
+    async def _pump(self, conn: SessionConnection) -> None:
         """Send what the client lacks, in order, and the batched acks, whenever woken."""
         while True:
             await self._wake.wait()
@@ -267,7 +294,7 @@ class SessionManager:
         """Drop an ended session."""
         self.sessions.pop(session.id, None)
 
-    async def connection(self, conn: HeartbeatConnection) -> None:
+    async def connection(self, conn: SessionConnection) -> None:
         """Serve one connection: check the subprotocol, read the hello, attach to its session."""
         if getattr(conn, "subprotocol", None) != SUBPROTOCOL:
             await conn.close(CLOSE_PROTOCOL_MISMATCH, "this server needs heartsock sessions: Socket(url, resume=True)")

@@ -220,27 +220,66 @@ class Heartbeat:
         return run
 
 
-def asgi(handler: Handler, heartbeat: Heartbeat | None = None, *, subprotocol: str | None = None) -> AsgiEndpoint:
+def asgi(
+    handler: Handler | SessionHandler,
+    heartbeat: Heartbeat | None = None,
+    *,
+    subprotocol: str | None = None,
+    resume: bool = False,
+    session_ttl: float = 60.0,
+    store: None = None,
+    replay_limit: int = 1000,
+) -> AsgiEndpoint:
     """An ASGI WebSocket endpoint (Starlette, FastAPI) that runs ``handler`` behind the heartbeat.
 
     Starlette: ``WebSocketRoute("/ws", asgi(echo))``. FastAPI: in a ``@app.websocket``
-    route, ``await asgi(echo, heartbeat)(websocket)``. The endpoint accepts the WebSocket
-    (with ``subprotocol``), then runs ``handler`` with a :class:`HeartbeatConnection`, as
-    :meth:`Heartbeat.wrap` does for ``websockets``. ASGI has no Ping frames, so a silent
-    connection is closed without a probe; ``stall_timeout`` is left to the ASGI server.
+    route, ``await endpoint(websocket)`` with ``endpoint = asgi(echo, heartbeat)`` made
+    once. The endpoint accepts the WebSocket (with ``subprotocol``), then runs ``handler``
+    with a :class:`HeartbeatConnection`, as :meth:`Heartbeat.wrap` does for ``websockets``.
+    ASGI has no Ping frames, so a silent connection is closed without a probe;
+    ``stall_timeout`` is left to the ASGI server.
+
+    With ``resume=True`` the endpoint speaks heartsock sessions, exactly as
+    :func:`serve` does: it accepts the ``heartsock.v1`` subprotocol when the client
+    offers it, ``handler(session)`` runs once per :class:`Session` across the client's
+    reconnects, and a client without sessions is closed with 4400. The sessions live in
+    the endpoint: make it once (not per request) so that a reconnecting client finds its
+    session, and serve it from one process.
 
     Args:
-        handler: the application's handler; it receives a :class:`HeartbeatConnection`.
+        handler: the application's handler; it receives a :class:`HeartbeatConnection`,
+            or with ``resume=True`` a :class:`Session`.
         heartbeat: the settings; ``Heartbeat()`` by default.
-        subprotocol: the subprotocol to accept, if any.
+        subprotocol: the subprotocol to accept, if any (not with ``resume=True``, which
+            negotiates its own).
+        resume: serve heartsock sessions.
+        session_ttl: seconds a session survives without a connection.
+        store: where sessions live, as for :func:`serve`.
+        replay_limit: messages kept per session for replay to a client that was away.
+
+    Raises:
+        ConfigError: a bad setting.
     """
-    run = (heartbeat or Heartbeat()).wrap(handler)
+    hb = heartbeat or Heartbeat()
+    if not resume:
+        run = hb.wrap(handler)  # type: ignore[arg-type]
 
-    async def endpoint(websocket: Any) -> None:
-        await websocket.accept(subprotocol=subprotocol)
-        await run(AsgiConnection(websocket))
+        async def endpoint(websocket: Any) -> None:
+            await websocket.accept(subprotocol=subprotocol)
+            await run(AsgiConnection(websocket, subprotocol))
 
-    return endpoint
+        return endpoint
+    if subprotocol is not None:
+        raise ConfigError(f"subprotocol: with resume=True the endpoint negotiates {SUBPROTOCOL} itself")
+    run_session = hb.wrap(_session_manager(handler, hb, session_ttl, store, replay_limit).connection)
+
+    async def session_endpoint(websocket: Any) -> None:
+        # Accept a client without the subprotocol too, so that it can be told why (close 4400).
+        chosen = SUBPROTOCOL if SUBPROTOCOL in websocket.scope.get("subprotocols", ()) else None
+        await websocket.accept(subprotocol=chosen)
+        await run_session(AsgiConnection(websocket, chosen))
+
+    return session_endpoint
 
 
 def heartbeat(handler: Handler, **settings: Any) -> Callable[[Connection], Awaitable[None]]:
@@ -297,15 +336,22 @@ def serve(
     hb = heartbeat or Heartbeat()
     if not resume:
         return websockets_serve(hb.wrap(handler), host, port, **kwargs)  # type: ignore[arg-type]
-    if store is not None:
-        raise ConfigError("store: only the in-memory store exists so far (store=None)")
-    positive_seconds("session_ttl", session_ttl)
-    integer("replay_limit", replay_limit, minimum=1)
-    manager = SessionManager(handler, session_ttl, replay_limit, hb.max_queue)  # type: ignore[arg-type]
+    manager = _session_manager(handler, hb, session_ttl, store, replay_limit)
     # Accept a client without the subprotocol too, so that it can be told why (close 4400)
     # instead of seeing a refused handshake it cannot read.
     kwargs.setdefault("select_subprotocol", _select_session_subprotocol)
     return websockets_serve(hb.wrap(manager.connection), host, port, **kwargs)
+
+
+def _session_manager(
+    handler: Handler | SessionHandler, hb: Heartbeat, session_ttl: float, store: None, replay_limit: int
+) -> SessionManager:
+    """The sessions behind :func:`serve` and :func:`asgi` with ``resume=True``; settings checked once, here."""
+    if store is not None:
+        raise ConfigError("store: only the in-memory store exists so far (store=None)")
+    positive_seconds("session_ttl", session_ttl)
+    integer("replay_limit", replay_limit, minimum=1)
+    return SessionManager(handler, session_ttl, replay_limit, hb.max_queue)  # type: ignore[arg-type]
 
 
 def _select_session_subprotocol(connection: Any, subprotocols: Any) -> Any:
