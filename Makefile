@@ -1,7 +1,7 @@
 # heartsock — two commands do all set-up on a fresh machine:
 #   make demo    install what is missing, then serve the demos on http://127.0.0.1:8000
 #   make test    install what is missing, then lint, type-check and run the whole suite
-# `make bench` runs the browser benchmarks (not part of `make test`).
+# `make bench` runs the browser benchmarks, `make soak` the demo under load (neither is part of `make test`).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +15,7 @@ MICROPIP := devtools/micropip.txt
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup test demo bench lint unit browser wheel clean
+.PHONY: setup test demo bench soak lint unit browser wheel clean
 
 setup: $(CHROMIUM) $(VENV)/.installed node_modules/.installed vendor/.installed
 
@@ -96,6 +96,12 @@ demo: setup wheel
 
 bench: setup wheel
 	$(PY) -m bench
+
+# The demo under hostile load (idle connections, churn, slowloris, a flood, a stuck reader,
+# big echoes, concurrent big downloads), about 5 minutes: writes bench/soak.json and the
+# README's soak table (python -m bench.soak --scale 0.1 for a quick check).
+soak: setup wheel
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf $(VENV) $(UNIT_VENV) node_modules vendor dist build site .pytest_cache .mypy_cache .ruff_cache
