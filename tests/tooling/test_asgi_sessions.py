@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -381,3 +382,9 @@ def test_the_fastapi_sessions_example_runs_under_uvicorn() -> None:
     got, connections = run(main)
     assert got == ["note 1: one", "note 2: two"]
     assert connections == 2
+
+
+def test_the_readme_quotes_the_sessions_example_verbatim() -> None:
+    """README.md shows examples/fastapi/sessions.py exactly as the test above runs it"""
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```$", (ROOT / "README.md").read_text(), re.S | re.M)
+    assert (ROOT / "examples" / "fastapi" / "sessions.py").read_text() in blocks
