@@ -57,8 +57,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._asgi import AsgiConnection
 from ._server_connection import HeartbeatConnection
 from ._sessions import Session, SessionHandler, SessionManager
+from ._store import SessionStore
+from ._store_sessions import StoreSessionManager
 from .errors import ConfigError, ConfigTypeError
 from .options import integer, message, positive_seconds
+from .redis_store import RedisStore  # imports redis only when a RedisStore is made
 from .wire import CLOSE_HEARTBEAT_TIMEOUT, HEARTBEAT_PING, HEARTBEAT_PONG, SUBPROTOCOL, Data
 
 if TYPE_CHECKING:
@@ -72,7 +75,9 @@ __all__ = [
     "Handler",
     "Heartbeat",
     "HeartbeatConnection",
+    "RedisStore",
     "Session",
+    "SessionStore",
     "asgi",
     "heartbeat",
     "serve",
@@ -227,7 +232,7 @@ def asgi(
     subprotocol: str | None = None,
     resume: bool = False,
     session_ttl: float = 60.0,
-    store: None = None,
+    store: SessionStore | None = None,
     replay_limit: int = 1000,
 ) -> AsgiEndpoint:
     """An ASGI WebSocket endpoint (Starlette, FastAPI) that runs ``handler`` behind the heartbeat.
@@ -300,7 +305,7 @@ def serve(
     heartbeat: Heartbeat | None = None,
     resume: bool = False,
     session_ttl: float = 60.0,
-    store: None = None,
+    store: SessionStore | None = None,
     replay_limit: int = 1000,
     **kwargs: Any,
 ) -> Server:
@@ -323,8 +328,10 @@ def serve(
         heartbeat: the settings; ``Heartbeat()`` by default.
         resume: serve heartsock sessions.
         session_ttl: seconds a session survives without a connection.
-        store: where sessions live; ``None``: in this process's memory (the only store
-            so far: a client must resume on the same process).
+        store: where sessions live; ``None``: in this process's memory (a client must
+            resume on the same process); a :class:`SessionStore` such as
+            :class:`RedisStore` to share them between server processes (PROTOCOL.md,
+            "Many server processes").
         replay_limit: messages kept per session for replay to a client that was away.
 
     Raises:
@@ -344,13 +351,15 @@ def serve(
 
 
 def _session_manager(
-    handler: Handler | SessionHandler, hb: Heartbeat, session_ttl: float, store: None, replay_limit: int
-) -> SessionManager:
+    handler: Handler | SessionHandler, hb: Heartbeat, session_ttl: float, store: SessionStore | None, replay_limit: int
+) -> SessionManager | StoreSessionManager:
     """The sessions behind :func:`serve` and :func:`asgi` with ``resume=True``; settings checked once, here."""
-    if store is not None:
-        raise ConfigError("store: only the in-memory store exists so far (store=None)")
+    if store is not None and not isinstance(store, SessionStore):
+        raise ConfigTypeError(f"store must be a SessionStore (such as RedisStore) or None, got {type(store).__name__}")
     positive_seconds("session_ttl", session_ttl)
     integer("replay_limit", replay_limit, minimum=1)
+    if store is not None:
+        return StoreSessionManager(handler, store, session_ttl, replay_limit, hb.max_queue)  # type: ignore[arg-type]
     return SessionManager(handler, session_ttl, replay_limit, hb.max_queue)  # type: ignore[arg-type]
 
 
