@@ -171,6 +171,13 @@ class Options:
     reset_cb: Callable[..., Any] | None = None
     """Called as ``reset_cb(reset)`` with a :class:`~heartsock.SessionReset` when the
     server no longer had the session (``resume=True`` only)."""
+    shared: str | None = None
+    """Share one underlying WebSocket with every tab of this origin that opens a socket
+    with the same name: one tab (the leader, elected with Web Locks) holds the
+    connection, the others relay through a ``BroadcastChannel``. Where either API is
+    missing (and under CPython) the socket falls back to a private one and says so in
+    :attr:`Socket.sharing <heartsock.Socket.sharing>`. ``None``: a private socket. See
+    the README's "Sharing one socket across tabs"."""
 
     @property
     def effective_pong_timeout(self) -> float:
@@ -316,6 +323,8 @@ def _validate(raw: dict[str, object]) -> Options:
         if resume and overflow != "raise":
             raise ConfigError("queue_overflow must be 'raise' with resume=True: a session drops nothing silently")
         values["queue_overflow"] = overflow
+    if (shared := raw.pop("shared", None)) is not None:
+        values["shared"] = _shared_name(shared)
     is_reconnect = _boolean("is_reconnect", raw.pop("is_reconnect", True))
     values["is_reconnect"] = is_reconnect and not is_restory
 
@@ -345,6 +354,21 @@ def _validate(raw: dict[str, object]) -> Options:
         values[name] = cb
     assert not raw, f"unhandled options {sorted(raw)}"
     return Options(**values)
+
+
+_MAX_SHARED_NAME = 200
+
+
+def _shared_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigTypeError(f"shared must be None or a non-empty name (str), got {type(value).__name__}")
+    if not value or value.isspace():
+        raise ConfigError("shared must be a non-empty name: tabs opening sockets with the same name share one")
+    if len(value) > _MAX_SHARED_NAME:
+        raise ConfigError(f"shared must be at most {_MAX_SHARED_NAME} characters, got {len(value)}")
+    if not value.isprintable():
+        raise ConfigError(f"shared must be printable text (no control characters), got {value!r}")
+    return value
 
 
 def _protocols(value: object) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._dispatch import EVENTS, Listeners
 from ._driver import Driver
@@ -21,6 +21,9 @@ from .options import Options, parse_options, positive_seconds
 from .state import State
 from .stats import Stats
 from .wire import Data
+
+if TYPE_CHECKING:
+    from ._shared import SharedLink
 
 __all__ = ["Socket"]
 
@@ -99,9 +102,23 @@ class Socket:
         opt = parse_options(url_or_options, options)
         rt = runtime if runtime is not None else _default_runtime()
         self._listeners = Listeners({name: getattr(opt, cb) for name, cb in EVENTS.items()}, rt.report)
-        self._driver = Driver(opt, rt, self._listeners)
-        self._machine = self._driver.machine
+        self._shared: SharedLink | None = None
+        self._shared_reason: str | None = None
+        if opt.shared is not None:
+            from ._shared import SharedLink
+
+            link = SharedLink(opt.shared, opt, rt, self._listeners, self._install)
+            if link.reason is None:
+                self._shared = link  # the lock decides who connects: nothing to create here
+                return
+            self._shared_reason = link.reason  # no BroadcastChannel or Web Locks: a private socket
+        self._install(Driver(opt, rt, self._listeners))
         self.create()
+
+    def _install(self, driver: Driver) -> None:
+        self._driver = driver
+        self._machine = driver.machine
+
 
     # ---- the reference API ------------------------------------------------------------
     def create(self) -> None:
@@ -146,6 +163,10 @@ class Socket:
             raise ConfigTypeError(f"send() takes str or bytes-like data, got {type(data).__name__}")
         elif not isinstance(data, (str, bytes)):
             data = bytes(data)
+        if self._shared is not None:
+            if ttl is not None or key is not None:
+                ttl, key = _policies(ttl, key, self._driver.options.resume)
+            return self._shared.send(data, ttl, key)
         driver = self._driver
         if ttl is None and key is None:
             sent = self._machine.send(data, driver.clock())
@@ -166,6 +187,8 @@ class Socket:
         if self._machine.state is State.DESTROYED:
             return []
         self._listeners.cut()  # called from a callback: the event in progress reaches no one else
+        if self._shared is not None:
+            return self._shared.destroy()  # a leader hands the socket over to another tab
         unsent = self._machine.destroy(self._driver.clock())
         self._driver.close()
         return unsent
@@ -302,6 +325,39 @@ class Socket:
     def closed_reason(self) -> str | None:
         """Why the socket gave up (``CLOSED``), e.g. ``"close code 1008 is final"``; else ``None``."""
         return self._machine.gave_up_because if self._machine.state is State.CLOSED else None
+
+    @property
+    def sharing(self) -> str:
+        """How this socket shares its connection (``shared=``; see the README's "Sharing one socket across tabs").
+
+        ``"off"``: no ``shared=`` name; ``"leader"``: this tab holds the underlying WebSocket
+        for every tab sharing the name; ``"follower"``: another tab does (or none yet), and
+        this socket's state mirrors it; ``"private"``: ``shared=`` was asked for but this
+        runtime lacks ``BroadcastChannel`` or Web Locks (or is CPython), so the socket has
+        its own connection — :attr:`sharing_reason` says why.
+        """
+        if self._shared is not None:
+            return "leader" if self._shared.is_leader else "follower"
+        return "off" if self._shared_reason is None else "private"
+
+    @property
+    def sharing_reason(self) -> str | None:
+        """Why a ``shared=`` socket fell back to a private connection (``None`` otherwise)."""
+        return self._shared_reason
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this tab holds the underlying WebSocket (always, for a socket that is not shared)."""
+        return self._shared is None or self._shared.is_leader
+
+    @property
+    def tabs(self) -> int:
+        """How many tabs share this socket's connection, as far as this tab knows.
+
+        ``1`` for a socket that is not shared; ``0`` for a follower that has not heard from
+        a leader yet. A tab that crashed stays counted until the leader changes.
+        """
+        return 1 if self._shared is None else self._shared.tabs
 
     @property
     def options(self) -> Options:
