@@ -1,6 +1,6 @@
 """Which URL path serves which local file, for every page heartsock's tools serve.
 
-Everything a page loads comes from this machine: Pyodide and PyScript from the npm
+Everything a page loads comes from this machine: Pyodide, PyScript and MicroPython from the npm
 packages in ``node_modules`` (pinned by ``package-lock.json``), heartsock from the
 repository's own ``heartsock/`` sources, wheels from ``dist/`` and ``vendor/wheels``.
 ``/heartsock/index.json`` lists heartsock's modules, for pages that copy them into
@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = Path(os.environ.get("HEARTSOCK_NODE_MODULES", ROOT / "node_modules"))
 PYODIDE_DIR = NODE_MODULES / "pyodide"
 PYSCRIPT_DIR = NODE_MODULES / "@pyscript" / "core" / "dist"
+#: MicroPython for PyScript's ``<script type="mpy">`` pages, at the version ``@pyscript/core`` names.
+MICROPYTHON_DIR = NODE_MODULES / "@micropython" / "micropython-webassembly-pyscript"
 HEARTSOCK_DIR = ROOT / "heartsock"
 MICROPIP_DIR = ROOT / "vendor" / "wheels"
 PYODIDE_OVERLAY = ROOT / "vendor" / "pyodide"  # micropip + a lock recording its hash (devtools/vendor.py)
@@ -42,12 +44,18 @@ _TYPES = {
 
 
 class MissingAssets(RuntimeError):
-    """The vendored Pyodide/PyScript files are not installed (run `make setup`)."""
+    """The vendored Pyodide/PyScript/MicroPython files are not installed (run `make setup`)."""
 
 
 def check_assets() -> None:
-    """Raise :class:`MissingAssets` unless Pyodide and PyScript are installed."""
-    needed = [PYODIDE_DIR / "pyodide.mjs", PYODIDE_DIR / "pyodide.asm.wasm", PYSCRIPT_DIR / "core.js"]
+    """Raise :class:`MissingAssets` unless Pyodide, PyScript and MicroPython are installed."""
+    needed = [
+        PYODIDE_DIR / "pyodide.mjs",
+        PYODIDE_DIR / "pyodide.asm.wasm",
+        PYSCRIPT_DIR / "core.js",
+        MICROPYTHON_DIR / "micropython.mjs",
+        MICROPYTHON_DIR / "micropython.wasm",
+    ]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise MissingAssets(f"missing vendored browser files: {', '.join(missing)}; run `make setup` (npm ci)")
@@ -72,6 +80,7 @@ class Mounts:
         table: dict[str, Path | tuple[Path, ...]] = {
             "/pyodide/": (PYODIDE_OVERLAY, PYODIDE_DIR),
             "/pyscript/": PYSCRIPT_DIR,
+            "/micropython/": MICROPYTHON_DIR,
             "/heartsock/": HEARTSOCK_DIR,
             "/wheels/": ROOT / "dist",
             "/vendor/wheels/": MICROPIP_DIR,

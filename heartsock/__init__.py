@@ -12,10 +12,11 @@ Three ways to use it (see the README)::
         async for message in sock: ...
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: MicroPython has no __future__ module until
+# _compat (imported first) registers its stand-in; the other modules may use it.
 import logging
 
+from . import _compat  # noqa: F401 - first: under MicroPython, registers the standard-module stand-ins
 from ._connect import Connecting, connect
 from .backoff import exponential, fixed
 from .errors import (
@@ -36,6 +37,20 @@ from .socket import Socket
 from .state import State
 from .stats import Stats
 from .wire import CLOSE_CONNECT_TIMEOUT, CLOSE_HEARTBEAT_TIMEOUT, Data
+
+
+def runtime(sock: Socket | None = None) -> str:
+    """Which runtime ``sock`` uses, or (without one) the runtime a new ``Socket`` uses here.
+
+    One of ``"pyodide"`` (a Pyodide page, PyScript ``py``), ``"pyodide-worker"`` (Pyodide
+    in a Web Worker), ``"micropython"`` (PyScript ``mpy``), ``"cpython"`` (an asyncio
+    program over ``websockets``), or ``"fake"`` (:class:`heartsock.testing.FakeRuntime`).
+    The README's runtime table says what each one supports.
+    """
+    from ._runtime import runtime_name
+
+    return runtime_name(None if sock is None else sock._driver.runtime)
+
 
 __version__ = "0.1.0"
 """The version of heartsock (PEP 440), as in the name of its wheel."""
@@ -69,4 +84,5 @@ __all__ = [
     "connect",
     "exponential",
     "fixed",
+    "runtime",
 ]

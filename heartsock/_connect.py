@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from ._compat import MICROPYTHON, coroutine_steps
 from ._runtime import Runtime
 from .socket import Socket
 
@@ -30,7 +31,10 @@ class Connecting:
         return sock
 
     def __await__(self) -> Generator[Any, None, Socket]:
-        return self._open().__await__()
+        return coroutine_steps(self._open())
+
+    if MICROPYTHON:  # pragma: no cover - MicroPython's ``await`` iterates its operand
+        __iter__ = __await__
 
     async def __aenter__(self) -> Socket:
         self._socket = await self._open()
@@ -41,7 +45,7 @@ class Connecting:
             self._socket.destroy()
 
 
-def connect(url_or_options: object = None, /, *, runtime: Runtime | None = None, **options: Any) -> Connecting:
+def connect(url_or_options: object = None, *, runtime: Runtime | None = None, **options: Any) -> Connecting:
     """Open a :class:`Socket` and wait until its first connection is open.
 
     ``sock = await connect(url, ...)`` or ``async with connect(url, ...) as sock:``

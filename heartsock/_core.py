@@ -39,10 +39,10 @@ The parts: :mod:`heartsock._reconnect` (retry, wait or give up after a loss) and
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Hashable
 
 from ._budget import RetryBudget
+from ._compat import deque  # MicroPython's deque is fixed-size
 from ._core_session import SessionInputs
 from ._heartbeat import HeartbeatTracker
 from ._outbox import Outbox

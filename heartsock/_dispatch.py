@@ -11,10 +11,11 @@ and their failures reported the same way.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from ._compat import MICROPYTHON, ensure_future, isawaitable
 
 __all__ = ["EVENTS", "Listeners", "Reporter", "call_user", "default_report"]
 
@@ -45,6 +46,11 @@ def default_report(error: BaseException, context: str) -> None:
     In the browser (Pyodide, PyScript): see ``heartsock._browser.report``. Elsewhere: the
     running asyncio loop's exception handler, or ``sys.excepthook`` without a loop.
     """
+    if MICROPYTHON:
+        from ._mpy import report as mpy_report
+
+        mpy_report(error, context)
+        return
     if sys.platform == "emscripten":
         from ._browser import report
 
@@ -116,8 +122,8 @@ class Listeners:
             result = fn(*args)
             # Most callbacks return None: skip isawaitable() (an ABC check, the costliest step
             # of delivering a message) for them.
-            if result is not None and inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
+            if result is not None and isawaitable(result):
+                task = ensure_future(result)
                 _tasks.add(task)
                 task.add_done_callback(self._task_done(fn))
         except Exception as exc:

@@ -18,11 +18,11 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 
 from . import _outputs as out
+from ._compat import ensure_future, isawaitable
 from ._core import Machine
 from ._dispatch import Listeners
 from ._inbox import Inbox
@@ -138,8 +138,8 @@ class Driver:
         except Exception as exc:
             self.machine.socket_failed(socket_id, exc, self.clock())
             return
-        if isinstance(result, Awaitable):
-            task = asyncio.ensure_future(self._resolve(socket_id, result))
+        if isawaitable(result):
+            task = ensure_future(self._resolve(socket_id, result))
             task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
         else:
             self._start(socket_id, result)
@@ -159,7 +159,7 @@ class Driver:
             self.url = validate_url(url, "the URL provider's result" if callable(self.options.url) else "url")
             protocols = self.options.protocols
             if self.options.resume:
-                protocols = (*protocols, SUBPROTOCOL)
+                protocols = protocols + (SUBPROTOCOL,)  # not (*protocols, …): MicroPython
             self.transport.open(socket_id, self.url, protocols)
         except Exception as exc:
             self.machine.socket_failed(socket_id, exc, self.clock())

@@ -14,9 +14,9 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
+from ._compat import deque  # MicroPython's deque is fixed-size
 from .wire import Data
 
 __all__ = ["Inbox"]
@@ -37,7 +37,7 @@ class Inbox:
         self._on_overflow = on_overflow
         self._overflowing = False
         self._buffer: deque[Data] = deque()
-        self._futures: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Event] = []  # Events, not futures: MicroPython's loop makes no futures
 
     def __len__(self) -> int:
         return len(self._buffer)
@@ -60,18 +60,17 @@ class Inbox:
 
     def notify(self) -> None:
         """Wake every waiter (each re-checks its condition)."""
-        if self._futures:
-            futures, self._futures = self._futures, []
-            for fut in futures:
-                if not fut.done():
-                    fut.set_result(None)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for event in waiters:
+                event.set()
 
     async def changed(self) -> None:
         """Return at the next :meth:`notify`; cancellation-safe."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._futures.append(fut)
+        event = asyncio.Event()
+        self._waiters.append(event)
         try:
-            await fut
+            await event.wait()
         finally:
-            if fut in self._futures:
-                self._futures.remove(fut)
+            if event in self._waiters:
+                self._waiters.remove(event)

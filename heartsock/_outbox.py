@@ -15,9 +15,9 @@ Rules:
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Hashable
 
+from ._compat import deque  # MicroPython's deque is fixed-size
 from .errors import QueueFull
 from .wire import Data
 

@@ -46,12 +46,16 @@ __all__ = [
 class Open:
     """Open a new underlying WebSocket with this id."""
 
+    __match_args__ = ("socket_id",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     socket_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
     """Write ``data`` to the open socket ``socket_id`` (``heartbeat``: it is a ping)."""
+
+    __match_args__ = ("socket_id", "data", "heartbeat")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     socket_id: int
     data: Data
@@ -61,6 +65,8 @@ class Send:
 @dataclass(frozen=True, slots=True)
 class Abandon:
     """Detach the socket's handlers, try ``close(code, reason)`` and forget it."""
+
+    __match_args__ = ("socket_id", "code", "reason")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     socket_id: int
     code: int
@@ -75,12 +81,16 @@ Action = Union[Open, Send, Abandon]
 class Opened:
     """A connection opened (after the offline queue was flushed into it)."""
 
+    __match_args__ = ("event",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     event: SocketEvent
 
 
 @dataclass(frozen=True, slots=True)
 class SocketEnded:
     """An underlying socket ended: the browser closed it, or heartsock abandoned it."""
+
+    __match_args__ = ("event",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     event: SocketEvent
 
@@ -89,12 +99,16 @@ class SocketEnded:
 class ErrorRaised:
     """The browser reported an error on the current socket."""
 
+    __match_args__ = ("event",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     event: SocketEvent
 
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
     """Retry number ``attempt`` (1-based) will start in ``delay`` seconds."""
+
+    __match_args__ = ("attempt", "delay")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     attempt: int
     delay: float
@@ -104,6 +118,8 @@ class Retrying:
 class StateChanged:
     """The state moved from ``old`` to ``new``."""
 
+    __match_args__ = ("old", "new")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     old: State
     new: State
 
@@ -111,6 +127,8 @@ class StateChanged:
 @dataclass(frozen=True, slots=True)
 class GaveUp:
     """The socket stopped reconnecting (now ``CLOSED``); ``why`` says which rule."""
+
+    __match_args__ = ("code", "reason", "why")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     code: int | None
     reason: str
@@ -121,12 +139,16 @@ class GaveUp:
 class Acknowledged:
     """The server acknowledged messages up to ``seq`` (``resume=True``): ``drain()`` may return."""
 
+    __match_args__ = ("seq",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class SessionWasReset:
     """The server no longer had the session; a new one began (``resume=True``)."""
+
+    __match_args__ = ("reset",)  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     reset: SessionReset
 
@@ -135,6 +157,8 @@ class SessionWasReset:
 class UserCodeFailed:
     """User code the core called (a ``pong_msg`` predicate, ``should_reconnect``, a backoff
     policy) raised ``error``; the core went on as ``what`` says."""
+
+    __match_args__ = ("what", "error")  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     what: str
     error: Exception

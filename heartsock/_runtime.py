@@ -3,19 +3,31 @@
 A :class:`Runtime` bundles what the driver needs from its host: a clock, a source of
 randomness, a way to report exceptions raised by user code, a transport that opens
 WebSockets, one re-armable timer and a watcher for browser hints (online/offline, page
-visibility). The browser's runtime lives in ``heartsock._browser`` (the only module
-that touches ``js`` and proxies); a fully controllable one for CPython tests lives in
-:mod:`heartsock.testing`.
+visibility). The browser's runtime lives in ``heartsock._browser`` (Pyodide) and
+``heartsock._mpy`` (MicroPython, PyScript ``mpy``), the only modules that touch ``js``
+and proxies; CPython's in ``heartsock._cpython``; a fully controllable one for CPython
+tests in :mod:`heartsock.testing`. :func:`default_runtime` picks one for the host.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .wire import Data
 
-__all__ = ["Runtime", "Timer", "Transport", "TransportSink", "Watch", "WatchSink"]
+__all__ = [
+    "Runtime",
+    "Timer",
+    "Transport",
+    "TransportSink",
+    "Watch",
+    "WatchSink",
+    "default_runtime",
+    "default_timer",
+    "runtime_name",
+]
 
 
 class TransportSink(Protocol):
@@ -120,3 +132,57 @@ class Runtime(Protocol):
 
     def live_proxies(self) -> int:
         """How many JavaScript proxies heartsock holds now (0 where there are none)."""
+
+
+def default_runtime() -> Runtime:
+    """The runtime a ``Socket`` made here uses when given none.
+
+    MicroPython in a browser (PyScript ``mpy``): ``heartsock._mpy``; Pyodide (page or
+    worker): ``heartsock._browser``; anywhere else: CPython's asyncio runtime
+    (``heartsock._cpython``, which raises :class:`~heartsock.UnsupportedError` saying
+    what to install when ``websockets`` is missing).
+    """
+    if sys.implementation.name == "micropython":
+        from ._mpy import mpy_runtime
+
+        return mpy_runtime()
+    from ._browser import browser_runtime, in_browser
+
+    if in_browser():
+        return browser_runtime()
+    from ._cpython import cpython_runtime
+
+    return cpython_runtime()
+
+
+def default_timer(callback: Callable[[], None]) -> Timer:
+    """A timer on the host's scheduler: the page's (Pyodide, MicroPython) or the running asyncio loop's."""
+    if sys.implementation.name == "micropython":
+        from ._mpy import MpyTimer
+
+        return MpyTimer(callback)
+    from ._browser import in_browser
+
+    if in_browser():
+        from ._page import PageTimer
+
+        return PageTimer(callback)
+    from ._cpython import LoopTimer
+
+    return LoopTimer(callback)
+
+
+def runtime_name(runtime: object = None) -> str:
+    """The name of ``runtime`` (default: the one a new ``Socket`` would use here); see :func:`heartsock.runtime`."""
+    if runtime is None:
+        if sys.implementation.name == "micropython":
+            return "micropython"
+        if sys.platform == "emscripten":
+            import js  # type: ignore[import-not-found]
+
+            return "pyodide" if getattr(js, "document", None) is not None else "pyodide-worker"
+        return "cpython"
+    kind = type(runtime).__name__
+    if kind == "BrowserRuntime":
+        return runtime_name()
+    return {"MpyRuntime": "micropython", "CPythonRuntime": "cpython", "FakeRuntime": "fake"}.get(kind, kind)

@@ -16,8 +16,7 @@ Rules (the wire format is in :mod:`heartsock.wire`, the protocol in PROTOCOL.md)
 
 from __future__ import annotations
 
-from collections import deque
-
+from ._compat import deque  # MicroPython's deque is fixed-size
 from .wire import Data, ack_frame, data_frame, hello_frame
 
 __all__ = ["ACK_DELAY", "ACK_EVERY", "ClientSession"]

@@ -15,9 +15,25 @@
 Catch :class:`HeartsockError` to catch everything heartsock raises on purpose.
 Misuse errors also subclass the builtin that names their kind (``ValueError``,
 ``TypeError``), so code written against plain Python conventions keeps working.
+
+Under MicroPython (PyScript's ``mpy``) a class cannot have two built-in exception
+bases, so there each of them derives from :class:`HeartsockError` alone: catch
+``HeartsockError`` (or the class itself), not the builtin, in code meant for both.
 """
 
 from __future__ import annotations
+
+from ._compat import MICROPYTHON
+
+TYPE_CHECKING = False
+if TYPE_CHECKING or not MICROPYTHON:
+    _RuntimeError = RuntimeError
+    _ValueError = ValueError
+    _TypeError = TypeError
+    _ConnectionError = ConnectionError
+    _TimeoutError = TimeoutError
+else:  # pragma: no cover - MicroPython: one built-in exception base per class
+    _RuntimeError = _ValueError = _TypeError = _ConnectionError = _TimeoutError = object
 
 __all__ = [
     "ConfigError",
@@ -36,15 +52,15 @@ class HeartsockError(Exception):
     """Base class of every exception heartsock raises on purpose."""
 
 
-class UnsupportedError(HeartsockError, RuntimeError):
+class UnsupportedError(HeartsockError, _RuntimeError):
     """The JavaScript runtime has no global ``WebSocket`` (or this is not a browser at all)."""
 
 
-class ConfigError(HeartsockError, ValueError):
+class ConfigError(HeartsockError, _ValueError):
     """An option or argument has a value heartsock cannot use; the message names it."""
 
 
-class ConfigTypeError(ConfigError, TypeError):
+class ConfigTypeError(ConfigError, _TypeError):
     """An option or argument has the wrong type, or an option name is unknown."""
 
 
@@ -56,7 +72,7 @@ class QueueFull(HeartsockError):
     """
 
 
-class SocketClosed(HeartsockError, ConnectionError):
+class SocketClosed(HeartsockError, _ConnectionError):
     """The socket cannot do this any more: it was destroyed, or it gave up and this is a send.
 
     Raised by ``send()``, ``create()``, ``onreconnect()``, ``recv()``, ``wait_open()`` and
@@ -67,7 +83,7 @@ class SocketClosed(HeartsockError, ConnectionError):
     """
 
 
-class ConnectionFailed(HeartsockError, ConnectionError):
+class ConnectionFailed(HeartsockError, _ConnectionError):
     """The socket gave up: every permitted attempt failed, the close code was final, or
     reconnection is off.
 
@@ -86,11 +102,11 @@ class ConnectionFailed(HeartsockError, ConnectionError):
         self.reason = reason
 
 
-class DecodeError(HeartsockError, ValueError):
+class DecodeError(HeartsockError, _ValueError):
     """``recv_json()`` received a message that is not JSON (the text is quoted, truncated)."""
 
 
-class MessageExpired(HeartsockError, TimeoutError):
+class MessageExpired(HeartsockError, _TimeoutError):
     """Queued messages outlived the ``ttl`` given to ``send()`` before a connection opened.
 
     Not raised: it is the ``.error`` of the ``error`` event that reports the drop.

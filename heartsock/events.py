@@ -31,6 +31,15 @@ class SocketEvent:
             failed, a full receive buffer): the exception; ``None`` for browser errors.
     """
 
+    __match_args__ = (
+        "type",
+        "socket_id",
+        "code",
+        "reason",
+        "was_clean",
+        "error",
+    )  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     type: str
     socket_id: int = 0
     code: int | None = None
@@ -55,6 +64,13 @@ class SessionReset:
         missing: messages from the server the client can no longer get, when the server
             knows (a replay buffer that overflowed); ``None`` when it cannot know.
     """
+
+    __match_args__ = (
+        "old_session",
+        "new_session",
+        "resent",
+        "missing",
+    )  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
 
     old_session: str
     new_session: str

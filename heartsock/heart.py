@@ -22,16 +22,10 @@ TimerFactory = Callable[[Callable[[], None]], Timer]
 
 
 def _default_timer(callback: Callable[[], None]) -> Timer:
-    """The page's timer in a browser; the running asyncio loop's elsewhere (the CPython runtime's)."""
-    from ._browser import in_browser
+    """The page's timer in a browser (Pyodide, MicroPython); the running asyncio loop's elsewhere."""
+    from ._runtime import default_timer
 
-    if in_browser():
-        from ._page import PageTimer
-
-        return PageTimer(callback)
-    from ._cpython import LoopTimer
-
-    return LoopTimer(callback)
+    return default_timer(callback)
 
 
 class Heart:

@@ -72,6 +72,35 @@ class Options:
     also accepts are listed in :data:`SEED_KEYS` (there in camelCase and milliseconds).
     """
 
+    __match_args__ = (
+        "url",
+        "protocols",
+        "heart_time",
+        "heart_msg",
+        "is_reconnect",
+        "reconnect_time",
+        "reconnect_count",
+        "open_cb",
+        "close_cb",
+        "message_cb",
+        "error_cb",
+        "pong_timeout",
+        "pong_msg",
+        "backoff",
+        "reconnect_max_time",
+        "min_uptime",
+        "connect_timeout",
+        "max_queue",
+        "max_recv_queue",
+        "should_reconnect",
+        "reconnect_cb",
+        "state_cb",
+        "queue_overflow",
+        "resume",
+        "reset_cb",
+        "shared",
+    )  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     url: str | UrlProvider
     """The ``ws://`` or ``wss://`` URL to connect to, or a :data:`UrlProvider` called
     before every attempt (fresh tokens, server rotation). An exception from the

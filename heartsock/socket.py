@@ -38,8 +38,11 @@ def _policies(ttl: object, key: object, resume: bool) -> tuple[float | None, Has
         raise ConfigError("send(): ttl and key are not available with resume=True (a session drops nothing)")
     if ttl is not None:
         ttl = positive_seconds("ttl", ttl)
-    if key is not None and not isinstance(key, Hashable):
-        raise ConfigTypeError(f"send(): key must be hashable, got {type(key).__name__}")
+    if key is not None:
+        try:
+            hash(key)  # not isinstance(key, Hashable): MicroPython has no ABCs
+        except TypeError:
+            raise ConfigTypeError(f"send(): key must be hashable, got {type(key).__name__}") from None
     return ttl, key
 
 
@@ -54,14 +57,10 @@ def _check_utf8(text: str) -> None:
 
 
 def _default_runtime() -> Runtime:
-    """The browser's runtime in Pyodide; CPython's asyncio runtime elsewhere."""
-    from ._browser import browser_runtime, in_browser
+    """The host's runtime: Pyodide's or MicroPython's in a browser, CPython's asyncio runtime elsewhere."""
+    from ._runtime import default_runtime
 
-    if in_browser():
-        return browser_runtime()
-    from ._cpython import cpython_runtime
-
-    return cpython_runtime()
+    return default_runtime()
 
 
 class Socket:
@@ -98,7 +97,7 @@ class Socket:
     CLOSED = 3
     """``ready_state``: there is no open underlying WebSocket."""
 
-    def __init__(self, url_or_options: object = None, /, *, runtime: Runtime | None = None, **options: Any) -> None:
+    def __init__(self, url_or_options: object = None, *, runtime: Runtime | None = None, **options: Any) -> None:
         opt = parse_options(url_or_options, options)
         rt = runtime if runtime is not None else _default_runtime()
         self._listeners = Listeners({name: getattr(opt, cb) for name, cb in EVENTS.items()}, rt.report)
@@ -118,7 +117,6 @@ class Socket:
     def _install(self, driver: Driver) -> None:
         self._driver = driver
         self._machine = driver.machine
-
 
     # ---- the reference API ------------------------------------------------------------
     def create(self) -> None:
@@ -459,14 +457,7 @@ class Socket:
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over received messages (see :meth:`recv`) until the socket is destroyed."""
         self._driver.inbox.enabled = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Data]:
-        while True:
-            try:
-                yield await self.recv()
-            except SocketClosed:
-                return
+        return _Messages(self)
 
     def _raise_if_over(self) -> None:
         state = self._machine.state
@@ -485,3 +476,19 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<heartsock.Socket {self._driver.url or '(url provider)'} {self._machine.state.name}>"
+
+
+class _Messages:
+    """``async for`` over a socket (a class, not an async generator: MicroPython has none)."""
+
+    def __init__(self, sock: Socket) -> None:
+        self._sock = sock
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self._sock.recv()
+        except SocketClosed:
+            raise StopAsyncIteration from None

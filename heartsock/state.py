@@ -33,6 +33,7 @@ import enum
 __all__ = ["State"]
 
 
+@enum.unique  # under MicroPython, the stand-in's unique() makes the members (heartsock._mpy_stdlib)
 class State(enum.Enum):
     """Where a :class:`~heartsock.Socket` is in its life cycle."""
 

@@ -14,6 +14,23 @@ class Stats:
     Sizes are ``len()`` of the messages: characters for text, bytes for binary.
     """
 
+    __match_args__ = (
+        "messages_in",
+        "messages_out",
+        "size_in",
+        "size_out",
+        "connections",
+        "retries",
+        "queued",
+        "expired",
+        "coalesced",
+        "overflowed",
+        "recv_buffered",
+        "recv_dropped",
+        "live_sockets",
+        "live_proxies",
+    )  # the fields, in order (MicroPython: heartsock._mpy_stdlib)
+
     messages_in: int
     """Messages received, heartbeat replies included."""
     messages_out: int

@@ -40,6 +40,13 @@ def test_missing_pyscript_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path:
         static.check_assets()
 
 
+def test_missing_micropython_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """check_assets() raises MissingAssets naming micropython.mjs when the vendored MicroPython is missing."""
+    monkeypatch.setattr(static, "MICROPYTHON_DIR", tmp_path / "micropython")
+    with pytest.raises(static.MissingAssets, match="micropython.mjs"):
+        static.check_assets()
+
+
 @pytest.mark.parametrize(
     "missing", [{"HEARTSOCK_CHROMIUM": "/nonexistent/chromium"}, {"HEARTSOCK_NODE_MODULES": "/nonexistent"}]
 )
