@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 # The unit tier's own virtualenv: pytest and hypothesis only, which proves it needs nothing else.
 UNIT_VENV := .venv-unit
 CHROMIUM := /usr/bin/chromium
+REDIS_SERVER := /usr/bin/redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MICROPIP := devtools/micropip.txt
 HOST ?= 127.0.0.1
@@ -17,11 +18,16 @@ PORT ?= 8000
 
 .PHONY: setup test demo bench soak lint unit browser wheel clean
 
-setup: $(CHROMIUM) $(VENV)/.installed node_modules/.installed vendor/.installed
+setup: $(CHROMIUM) $(REDIS_SERVER) $(VENV)/.installed node_modules/.installed vendor/.installed
 
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y chromium
+
+# The RedisStore tests start their own redis-server (Debian's) on a free loopback port.
+$(REDIS_SERVER):
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y redis-server
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
