@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ._compat import MICROPYTHON as _MICROPYTHON
 from ._dispatch import EVENTS, Listeners
 from ._driver import Driver
 from ._json import decode_json
@@ -155,7 +156,7 @@ class Socket:
             SocketClosed: after :meth:`destroy`, or once the socket gave up.
         """
         if type(data) is str:
-            if not data.isascii():
+            if not _MICROPYTHON and not data.isascii():  # MicroPython's str is always valid UTF-8
                 _check_utf8(data)
         elif not isinstance(data, _SEND_TYPES):
             raise ConfigTypeError(f"send() takes str or bytes-like data, got {type(data).__name__}")

@@ -1,0 +1,175 @@
+"""One heartsock, several runtimes: the same page code under Pyodide and MicroPython, the same servers.
+
+Each test here runs twice, on a Pyodide page and on a MicroPython page (PyScript's ``mpy``
+interpreter, vendored from npm), against the session's real fault server. The page side
+is tests/browser/pages/scenarios/runtimes.py, written in the Python both interpreters
+run. The README's runtime table is checked against feature probes run in every runtime
+(Pyodide page, Pyodide worker, MicroPython page, CPython).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser
+
+from devtools.faults import ThreadedFaultServer
+from devtools.mpypage import MpyPage
+from devtools.static import ROOT, StaticServer
+from tests.browser.conftest import SCENARIOS, boot_pypage
+from tests.browser.test_worker import RUN_IN_WORKER
+from tests.conftest import T
+
+pytestmark = pytest.mark.browser
+
+INTERPRETERS = ["pyodide", "micropython"]
+
+
+@pytest.fixture(scope="module", params=INTERPRETERS)
+def runtime_page(request: pytest.FixtureRequest, browser: Browser, static_server: StaticServer) -> Iterator[Any]:
+    """A Pyodide page or a MicroPython page, booted once per module, with the scenarios importable."""
+    page: Any
+    if request.param == "pyodide":
+        page = boot_pypage(browser, static_server)
+    else:
+        page = MpyPage(browser.new_page(), static_server.url, scenarios=SCENARIOS)
+    page.interpreter = request.param
+    yield page
+    page.page.close()
+
+
+@pytest.fixture
+def rt(runtime_page: Any, fault_server: ThreadedFaultServer) -> Iterator[Any]:
+    """The module's page for this interpreter; its socket under test is destroyed after the test."""
+    fault_server.reset()
+    expected = "micropython/micropython" if runtime_page.interpreter == "micropython" else "cpython/pyodide"
+    assert runtime_page.call("runtimes.set_scale", T) == expected
+    yield runtime_page
+    runtime_page.call("runtimes.destroy")
+
+
+def test_silent_peer_is_abandoned_with_4000_and_replaced(rt: Any, server: ThreadedFaultServer) -> None:
+    """a peer that goes silent is abandoned (4000) within heart_time + pong_timeout + 0.5 s, then replaced."""
+    heart, pong = 0.3 * T, 0.3 * T
+    assert rt.call("runtimes.start", server.url("/echo"), heart, pong, 0.05 * T) == rt.interpreter
+    assert rt.call("runtimes.first_pong")
+    server.call(server.server.set_silent, True)
+    silent_at = time.monotonic()
+    closes, state = rt.call("runtimes.closes_after_silence")
+    detected_after = time.monotonic() - silent_at
+    assert closes == [[1, 4000, "heartbeat timeout"]]
+    assert detected_after <= heart + pong + 0.5 * T, detected_after
+    server.call(server.server.set_silent, False)
+    opens, states = rt.call("runtimes.reopened", 2)
+    assert opens == [1, 2]
+    assert states == ["OPEN", "RECONNECTING", "CONNECTING", "OPEN"]
+    peers = server.peers("/echo")
+    assert len(peers) == 2 and peers[0].close_code is not None
+
+
+def test_a_dropped_server_means_reconnect_and_the_queue_flushed_in_order(rt: Any, server: ThreadedFaultServer) -> None:
+    """while the server is down sends queue; when it is back they arrive once, in order, after a reconnect."""
+    rt.call("runtimes.start", server.url("/sink"), 10 * T, 10 * T, 0.05 * T, reconnect_max_time=0.2 * T)
+    assert rt.call("runtimes.send_all", ["before"]) == [[True], 0, "OPEN"]
+    server.call(server.server.stop)
+    time.sleep(0.1 * T)
+    messages = [f"m{i}" for i in range(20)]
+    flags, queued, state = rt.call("runtimes.send_all", messages)
+    assert flags == [False] * 20 and queued == 20 and state in ("RECONNECTING", "CONNECTING")
+    server.call(server.server.start)
+    retries, sent = rt.call("runtimes.until_flushed")
+    assert retries >= 1
+    time.sleep(0.2 * T)
+    received = [m for p in server.peers("/sink") for m in p.messages]
+    assert received == ["before", *messages]
+
+
+def test_close_code_1008_is_final(rt: Any, server: ThreadedFaultServer) -> None:
+    """a server that closes with 1008 makes the socket give up: CLOSED, no retry, and it says why."""
+    closes, states, state, why = rt.call("runtimes.final_close", server.url("/close/1008"), 0.05 * T)
+    assert [c[:2] for c in closes] == [[1, 1008]]
+    assert states == ["OPEN", "CLOSED"] and state == "CLOSED"  # the route accepts, then closes
+    assert why == "close code 1008 is final"
+    assert len(server.peers("/close")) == 1
+
+
+def test_the_asyncio_api(rt: Any, server: ThreadedFaultServer) -> None:
+    """connect(), recv(), async for and async with work; a refused connect() raises ConnectionFailed."""
+    assert rt.call("runtimes.asyncio_round_trip", server.url("/echo")) == ["one", "two", "three", "OPEN", "DESTROYED"]
+    server.call(server.server.refuse_next, 1)
+    assert rt.call("runtimes.connect_refused", server.url("/echo")) == "ConnectionFailed 1006"
+
+
+# ---- the README's runtime table, checked against reality ------------------------------------
+_TABLE = re.compile(r"<!-- runtime-table -->\n(.*?)\n<!-- /runtime-table -->", re.S)
+_MARKS = {"✓": True, "✗": False}
+
+
+def readme_table() -> tuple[list[str], dict[str, dict[str, bool]]]:
+    """The README's runtime table: its runtime columns and ``{feature key: {runtime: supported}}``."""
+    found = _TABLE.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert found, "README.md has no <!-- runtime-table --> block"
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in found.group(1).splitlines()]
+    header, body = rows[0], rows[2:]
+    runtimes = [re.sub(r"[`*]", "", h) for h in header[1:]]
+    table: dict[str, dict[str, bool]] = {}
+    for row in body:
+        key = re.search(r"`([a-z-]+)`\s*$", row[0])
+        assert key, f"a table row without its probe key in backticks: {row[0]!r}"
+        table[key.group(1)] = {rt: _MARKS[cell] for rt, cell in zip(runtimes, row[1:], strict=True)}
+    return runtimes, table
+
+
+def check_column(runtime: str, probes: dict[str, Any]) -> None:
+    runtimes, table = readme_table()
+    assert runtime in runtimes
+    assert probes.pop("runtime") == runtime
+    assert sorted(probes) == sorted(table), "the probes and the table's rows differ"
+    column = {feature: marks[runtime] for feature, marks in table.items()}
+    assert probes == column, f"README says {column}, {runtime} does {probes}"
+
+
+def test_readme_runtime_table_matches_the_page(rt: Any, server: ThreadedFaultServer) -> None:
+    """the README's column for this page's runtime is what the feature probes find in it."""
+    probes = rt.call("runtimes.probe", server.url("/echo"), server.url("/close/1008"))
+    check_column(rt.interpreter, probes)
+
+
+def test_readme_runtime_table_matches_a_worker(
+    browser: Browser, static_server: StaticServer, server: ThreadedFaultServer
+) -> None:
+    """the README's pyodide-worker column is what the probes find in a module Web Worker."""
+    from devtools.browser import call_source, install_source
+
+    page = browser.new_page()
+    try:
+        page.goto(f"{static_server.url}/testpages/blank.html")
+        code = (
+            install_source(SCENARIOS)
+            + call_source("scenarios.runtimes", "set_scale", [T])
+            + call_source("scenarios.runtimes", "probe", [server.url("/echo"), server.url("/close/1008")])
+        )
+        status, value = page.evaluate(RUN_IN_WORKER, code)
+    finally:
+        page.close()
+    assert status == 0, value
+    check_column("pyodide-worker", json.loads(value))
+
+
+def test_readme_runtime_table_matches_cpython(server: ThreadedFaultServer) -> None:
+    """the README's cpython column is what the probes find in this CPython (websockets' asyncio client)."""
+    sys.path.insert(0, str(SCENARIOS.parent))
+    try:
+        from scenarios import runtimes  # the page-side module, importable here too
+    finally:
+        sys.path.remove(str(SCENARIOS.parent))
+    runtimes.set_scale(T)
+    probes = asyncio.run(runtimes.probe(server.url("/echo"), server.url("/close/1008")))
+    check_column("cpython", probes)
