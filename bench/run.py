@@ -1,8 +1,10 @@
 """Runs the benchmarks and collects the raw results (``bench/out/results.json``).
 
-Every browser measurement runs in a headless Chromium started by path, with no DevTools
-client (see PERFORMANCE.md, "How it was measured"): a PyScript page runs :func:`plan`, then
-fresh bare-Pyodide pages time a cold import. A page fetches its plan from ``/ctl/plan``,
+Every browser measurement runs in a headless Chromium started by path. The main PyScript
+page runs :func:`plan` in a Chromium started as a plain subprocess, with no DevTools client
+(see PERFORMANCE.md, "How it was measured"); a second page runs the receive benchmarks again
+in a Chromium driven by Playwright (DevTools attached, as in heartsock users' own tests);
+then fresh bare-Pyodide pages time a cold import. A page fetches its plan from ``/ctl/plan``,
 posts every step to ``/ctl/step`` and injects faults through ``/ctl/faults/…``; the host
 reads the renderer main thread's CPU time from ``/proc`` around every step. Then the storm
 simulation runs on CPython (:mod:`bench.storm`).
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devtools.browser import CHROMIUM, FLAGS
+from devtools.browser import CHROMIUM, FLAGS, chromium
 from devtools.static import ROOT, Mounts, check_assets
 
 from . import storm
@@ -53,6 +55,7 @@ class Config:
     send_rounds: int = 3  # the send rate is the browser's in every variant: fewer rounds
     recv_n: int = 100_000
     recv_size: int = 16
+    devtools_recv_n: int = 20_000  # the receive runs again under Playwright, slower: fewer messages
     bin_n: int = 1000
     bin_size: int = 65536
     send_n: int = 100_000
@@ -69,7 +72,11 @@ class Config:
     many_n: int = 200
     many_heart: float = 1.0
     many_seconds: float = 15.0
+    many_large_n: int = 1000
+    many_large_pages: int = 4  # Chromium opens at most 255 WebSockets per browser, all pages together
     idle_seconds: float = 5.0
+    session_n: int = 20_000
+    session_echo_n: int = 1000
     soak_cycles: int = 1000
     soak_warmup: int = 20
     storm_clients: int = 10_000
@@ -82,6 +89,7 @@ SMOKE = replace(
     rounds=1,
     send_rounds=1,
     recv_n=300,
+    devtools_recv_n=300,
     bin_n=5,
     send_n=300,
     flush_n=50,
@@ -96,6 +104,10 @@ SMOKE = replace(
     many_n=5,
     many_heart=0.5,
     many_seconds=1.0,
+    many_large_n=10,
+    many_large_pages=2,
+    session_n=300,
+    session_echo_n=30,
     idle_seconds=0.3,
     soak_cycles=10,
     soak_warmup=2,
@@ -105,6 +117,7 @@ SMOKE = replace(
 RECV = ("raw_js", "bare", "pyscript", "heartsock", "heartsock_iter")
 SEND = ("raw_js", "bare", "pyscript", "heartsock")
 ECHO = ("raw_js", "bare", "pyscript", "heartsock", "heartsock_recv")
+SESSION = ("plain", "resume")
 Step = dict[str, Any]
 PROC = Path("/proc")
 
@@ -143,28 +156,72 @@ def _call(variant: str, py: str, js: str, args: list[Any]) -> Step:
     return {"js": js, "args": args} if variant == "raw_js" else {"py": py, "args": [variant, *args]}
 
 
-def plan(cfg: Config, url: Any) -> list[Step]:
-    """The PyScript page's steps; ``url(path)`` gives the bench server's URL for ``path``."""
-    echo = url("/echo")
-    comparisons: dict[str, tuple[tuple[str, ...], str, str, list[Any]]] = {
-        "recv_text": (RECV, "recv", "recv", [url(f"/push/{cfg.recv_n}/{cfg.recv_size}")]),
-        "recv_bin": (RECV, "recv", "recv", [url(f"/pushbin/{cfg.bin_n}/{cfg.bin_size}")]),
-        "send": (SEND, "send", "send", [url(f"/count/{cfg.send_n}"), cfg.send_n]),
-        "flush": (("raw_js", "heartsock"), "flush", "flush", [url(f"/count/{cfg.flush_n}"), cfg.flush_n]),
-        "echo": (ECHO, "echo", "echo", [echo, cfg.echo_n, cfg.echo_size]),
-        "open": (("raw_js", "heartsock"), "open_ms", "openMs", [echo]),
-    }
-    steps: list[Step] = [{"id": "startup", "py": "startup", "args": [echo]}]
-    # An unrecorded short receive run of every variant first: first runs are slower (JIT warm-up).
-    warm = url(f"/push/{max(1, cfg.recv_n // 10)}/{cfg.recv_size}")
-    steps += [{"id": "warmup", "variant": v, **_call(v, "recv", "recv", [warm])} for v in RECV]
-    for r in range(cfg.rounds):
-        for bench, (variants, py, js, args) in comparisons.items():
-            if bench == "send" and r >= cfg.send_rounds:
+Comparisons = dict[str, tuple[tuple[str, ...], str, str, list[Any], int]]
+
+
+def rounds(comparisons: Comparisons) -> list[Step]:
+    """Round after round, each comparison's variants next to each other; each round rotates
+    their order and every other round reverses it, so no variant keeps its place or neighbour."""
+    steps: list[Step] = []
+    for r in range(max(c[4] for c in comparisons.values())):
+        for bench, (variants, py, js, args, n_rounds) in comparisons.items():
+            if r >= n_rounds:
                 continue
             k = r % len(variants)
-            for v in variants[k:] + variants[:k]:
+            order = variants[k:] + variants[:k]
+            for v in order[::-1] if r % 2 else order:
                 steps.append({"id": bench, "variant": v, "round": r, **_call(v, py, js, args)})
+    return steps
+
+
+def warmup(url: str, variants: tuple[str, ...]) -> list[Step]:
+    """An unrecorded short receive run of every variant: first runs are slower (JIT warm-up)."""
+    return [{"id": "warmup", "variant": v, **_call(v, "recv", "recv", [url])} for v in variants]
+
+
+def devtools_plan(cfg: Config, url: Any) -> list[Step]:
+    """The receive benchmarks again, for the page that Playwright drives."""
+    n = cfg.devtools_recv_n
+    comparisons: Comparisons = {
+        "recv_text": (RECV, "recv", "recv", [url(f"/push/{n}/{cfg.recv_size}")], cfg.rounds),
+        "recv_bin": (RECV, "recv", "recv", [url(f"/pushbin/{cfg.bin_n}/{cfg.bin_size}")], cfg.rounds),
+    }
+    warm = url(f"/push/{max(1, n // 10)}/{cfg.recv_size}")
+    return [{"id": "startup", "py": "startup", "args": [url("/echo")]}, *warmup(warm, RECV), *rounds(comparisons)]
+
+
+def many_steps(bench: str, cfg: Config, url: str, n: int, barrier: bool = False) -> list[Step]:
+    """``n`` sockets heartbeating, per variant: start, hold ``many_seconds`` between two CPU
+    readings, stop; with ``barrier``, every page running holds at the same time."""
+    steps: list[Step] = []
+    for v in ("raw_js", "bare", "heartsock"):
+        args = [url, n, cfg.many_heart]
+        start = {"js": "manyStart", "args": args} if v == "raw_js" else {"py": "many_start", "args": [v, *args]}
+        stop = {"js": "manyStop", "args": []} if v == "raw_js" else {"py": "many_stop", "args": [v]}
+        steps.append(
+            {"id": bench, "variant": v, "hold": cfg.many_seconds, "start": start, "stop": stop, "barrier": barrier}
+        )
+    return steps
+
+
+def plan(cfg: Config, url: Any, sessions: dict[str, str]) -> list[Step]:
+    """The main page's steps; ``url(path)`` gives the bench server's URL for ``path``,
+    ``sessions`` the session servers' (``plain``, ``resume``)."""
+    echo = url("/echo")
+    sn = cfg.session_n
+    comparisons: Comparisons = {
+        "recv_text": (RECV, "recv", "recv", [url(f"/push/{cfg.recv_n}/{cfg.recv_size}")], cfg.rounds),
+        "recv_bin": (RECV, "recv", "recv", [url(f"/pushbin/{cfg.bin_n}/{cfg.bin_size}")], cfg.rounds),
+        "send": (SEND, "send", "send", [url(f"/count/{cfg.send_n}"), cfg.send_n], cfg.send_rounds),
+        "flush": (("raw_js", "heartsock"), "flush", "flush", [url(f"/count/{cfg.flush_n}"), cfg.flush_n], cfg.rounds),
+        "echo": (ECHO, "echo", "echo", [echo, cfg.echo_n, cfg.echo_size], cfg.rounds),
+        "open": (("raw_js", "heartsock"), "open_ms", "openMs", [echo], cfg.rounds),
+        "session_send": (SESSION, "session", "", [sessions, "send", sn, 16], cfg.rounds),
+        "session_recv": (SESSION, "session", "", [sessions, "recv", sn, 16], cfg.rounds),
+        "session_echo": (SESSION, "session", "", [sessions, "echo", cfg.session_echo_n, 16], cfg.rounds),
+    }
+    steps: list[Step] = [{"id": "startup", "py": "startup", "args": [echo]}]
+    steps += warmup(url(f"/push/{max(1, cfg.recv_n // 10)}/{cfg.recv_size}"), RECV) + rounds(comparisons)
     fault: list[Step] = [
         {"id": "dead_peer", "py": "dead_peer", "args": [echo, cfg.dead_heart, cfg.dead_pong, cfg.dead_trials]},
         {
@@ -174,13 +231,7 @@ def plan(cfg: Config, url: Any) -> list[Step]:
         },
         {"id": "many", "variant": "idle", "hold": cfg.idle_seconds},
     ]
-    many_args = [echo, cfg.many_n, cfg.many_heart]
-    for v in ("raw_js", "bare", "heartsock"):
-        start = (
-            {"js": "manyStart", "args": many_args} if v == "raw_js" else {"py": "many_start", "args": [v, *many_args]}
-        )
-        stop = {"js": "manyStop", "args": []} if v == "raw_js" else {"py": "many_stop", "args": [v]}
-        fault.append({"id": "many", "variant": v, "hold": cfg.many_seconds, "start": start, "stop": stop})
+    fault += many_steps("many", cfg, echo, cfg.many_n)
     fault += [
         {"id": "trace_proxies", "js": "traceProxies", "args": []},
         {"id": "soak_warmup", "py": "soak", "args": [echo, cfg.soak_warmup]},
@@ -192,17 +243,17 @@ def plan(cfg: Config, url: Any) -> list[Step]:
 
 
 class Pages:
-    """Loads pages one at a time, each in a fresh Chromium, and collects what they post."""
+    """Loads pages, each in a fresh Chromium, and collects what they post."""
 
     def __init__(self, http: BenchHttp, server: BenchServer) -> None:
         self.server = server
         self.http = http
         self.pages: dict[str, dict[str, Any]] = {}
-        self.current = ""
-        self._cpu_at_mark: dict[tuple[str, int], tuple[int | None, float]] = {}
-        self._progress = threading.Event()
+        self.current: list[str] = []
+        self._cpu_at_mark: dict[tuple[str, int], tuple[int | None, float, dict[str, int]]] = {}
+        self._barriers: dict[str, threading.Barrier] = {}
         self._finished = threading.Event()
-        for name in ("plan", "mark", "step", "done", "error", "cpu"):
+        for name in ("plan", "mark", "step", "done", "error", "cpu", "barrier"):
             http.control(name, getattr(self, "_" + name))
         http.control("faults/silent", lambda q: server.set_silent(q.get("on") == "1"))
         http.control("faults/drop", lambda q: server.call(server.drop_all))
@@ -220,72 +271,103 @@ class Pages:
             "server_s": self.server.cpu(),
         }
 
+    def _barrier(self, q: dict[str, Any]) -> Any:
+        """Wait until every page running now asked for the barrier ``q["name"]``."""
+        barrier = self._barriers.setdefault(q["name"], threading.Barrier(len(self.current)))
+        return barrier.wait(300)
+
+    def _counters(self) -> tuple[int | None, float, dict[str, int]]:
+        return renderer_main_cpu_ns(), self.server.cpu(), self.server.call(self.server.wire_bytes)
+
     def _mark(self, q: dict[str, Any]) -> Any:
-        self._cpu_at_mark[(q["page"], int(q["i"]))] = (renderer_main_cpu_ns(), self.server.cpu())
+        self._cpu_at_mark[(q["page"], int(q["i"]))] = self._counters()
         return True
 
     def _step(self, q: dict[str, Any]) -> Any:
-        cpu, server_cpu = renderer_main_cpu_ns(), self.server.cpu()
+        cpu, server_cpu, wire = self._counters()
         page, i = self.pages[q["page"]], int(q["i"])
         step = {**page["plan"][i], **q["body"]}
-        cpu0, server0 = self._cpu_at_mark.pop((q["page"], i), (None, 0.0))
+        cpu0, server0, wire0 = self._cpu_at_mark.pop((q["page"], i), (None, 0.0, {}))
         if cpu is not None and cpu0 is not None:
             step["cpu_ms"] = (cpu - cpu0) / 1e6
         step["server_cpu_ms"] = (server_cpu - server0) * 1000
+        if wire != wire0:
+            step["wire"] = {k: v - wire0.get(k, 0) for k, v in wire.items()}
         page["steps"].append(step)
         status = f"error: {str(step['error'])[:300]}" if step.get("error") else f"{step['ms'] / 1000:.1f}s"
         say(f"  [{q['page']} {i + 1}/{len(page['plan'])}] {step['id']} {step.get('variant', '')}: {status}")
-        self._progress.set()
         return True
 
     def _done(self, q: dict[str, Any]) -> Any:
         self.pages[q["page"]]["done"] = q["body"]
-        self._finished.set()
-        self._progress.set()
+        if all(self.pages[k].get("done") or self.pages[k]["error"] for k in self.current):
+            self._finished.set()
         return True
 
     def _error(self, q: dict[str, Any]) -> Any:
         error = (q.get("body") or {}).get("error", "unknown error")
-        page = self.pages[self.current]
+        page = self.pages[q.get("page") or self.current[0]]
         page["error"] = page["error"] or error
         say(f"  page error: {error}")
         self._finished.set()
-        self._progress.set()
         return True
 
-    def run(self, key: str, path: str, steps: list[Step], stall_timeout: float = 120.0) -> dict[str, Any]:
-        """Load ``path`` with ``steps`` as its plan; return when it is done, fails or stalls."""
-        page: dict[str, Any] = {"plan": steps, "steps": [], "error": None}
-        self.pages[key] = page
-        self.current = key
+    def run(self, path: str, plans: dict[str, list[Step]], devtools: bool = False, stall: float = 120.0) -> None:
+        """Load ``path`` once per ``{key: steps}``, all at once, each in its own Chromium (a plain
+        subprocess; with ``devtools``, one page in a Chromium that Playwright drives); return
+        when every page is done, or one fails or stalls."""
+        self.current = list(plans)
+        self._barriers.clear()
         self._finished.clear()
-        profile = tempfile.mkdtemp(prefix="hsbench-chromium-")
-        url = f"{self.http.url}{path}?page={key}"
-        proc = subprocess.Popen(
-            [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        for key, steps in plans.items():
+            self.pages[key] = {"plan": steps, "steps": [], "error": None}
+        urls = [f"{self.http.url}{path}?page={key}" for key in plans]
+        if devtools:
+            with chromium([f for f in CHROMIUM_FLAGS if f not in FLAGS and f != "--headless"]) as browser:
+                tab = browser.new_page()
+                tab.goto(urls[0])  # Playwright's DevTools session watches the page (its Network domain too)
+                self._wait(lambda: tab.wait_for_timeout(200), lambda: None, stall)
+            return
+        profiles = [tempfile.mkdtemp(prefix="hsbench-chromium-") for _ in urls]
+        procs = [
+            subprocess.Popen(
+                [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for profile, url in zip(profiles, urls, strict=True)
+        ]
         try:
-            while not self._finished.is_set():
-                self._progress.clear()
-                if not self._progress.wait(stall_timeout) and not self._finished.is_set():
-                    page["error"] = f"no progress for {stall_timeout:.0f}s (step {len(page['steps']) + 1})"
-                    break
-                if proc.poll() is not None:
-                    page["error"] = page["error"] or f"Chromium exited with {proc.returncode}"
-                    break
+            exited = lambda: next((p.returncode for p in procs if p.poll() is not None), None)  # noqa: E731
+            self._wait(lambda: self._finished.wait(0.2), exited, stall)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            shutil.rmtree(profile, ignore_errors=True)
-        if page["error"]:
-            say(f"  {key}: {page['error']}")
-        return page
+            for proc, profile in zip(procs, profiles, strict=True):
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                shutil.rmtree(profile, ignore_errors=True)
+
+    def _wait(self, pause: Any, exited: Any, stall: float) -> None:
+        pages = [self.pages[k] for k in self.current]
+        progress, last = -1, time.monotonic()
+        while not self._finished.is_set():
+            pause()
+            steps = sum(len(p["steps"]) for p in pages)
+            if steps != progress:
+                progress, last = steps, time.monotonic()
+            elif time.monotonic() - last > stall and not self._finished.is_set():
+                pages[0]["error"] = f"no progress for {stall:.0f}s (steps done: {steps})"
+                break
+            code = exited()
+            if code is not None and not self._finished.is_set():
+                pages[0]["error"] = pages[0]["error"] or f"Chromium exited with {code}"
+                break
+        for key in self.current:
+            if self.pages[key]["error"]:
+                say(f"  {key}: {self.pages[key]['error']}")
 
 
 def run(cfg: Config, storm_png: Path | None) -> dict[str, Any]:
@@ -296,18 +378,22 @@ def run(cfg: Config, storm_png: Path | None) -> dict[str, Any]:
     say(f"heartsock bench ({'smoke' if cfg.smoke else 'full'}); load average {load_start[0]:.2f}")
     server = BenchServer()
     http = BenchHttp(Mounts.standard(extra={"/bench/": WEB}))
+    startup = [{"id": "startup", "py": "startup", "args": [server.url("/echo")]}]
     try:
         pages = Pages(http, server)
-        say("pages: the PyScript page runs the plan")
-        pages.run("pyscript", "/bench/pyscript.html", plan(cfg, server.url))
+        say("pages: the PyScript page runs the plan (no DevTools)")
+        pages.run("/bench/pyscript.html", {"pyscript": plan(cfg, server.url, server.sessions)})
+        say("the receive benchmarks again, in a page that Playwright drives (DevTools attached)")
+        pages.run("/bench/pyscript.html", {"devtools": devtools_plan(cfg, server.url)}, devtools=True)
+        k = cfg.many_large_pages
+        say(f"{cfg.many_large_n} heartbeating sockets: {k} browsers at once (no DevTools)")
+        idle = {"id": "many_large", "variant": "idle", "hold": cfg.idle_seconds, "barrier": True}
+        large = [idle, *many_steps("many_large", cfg, server.url("/echo"), cfg.many_large_n // k, barrier=True)]
+        pages.run("/bench/pyodide.html", {f"large{i + 1}": large for i in range(k)})
         for i in range(cfg.cold_pages):
             say(f"cold page {i + 1}/{cfg.cold_pages}")
             server.reset()
-            pages.run(
-                f"cold{i + 1}",
-                "/bench/pyodide.html",
-                [{"id": "startup", "py": "startup", "args": [server.url("/echo")]}],
-            )
+            pages.run("/bench/pyodide.html", {f"cold{i + 1}": startup})
     finally:
         http.close()
         server.close()

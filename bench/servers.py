@@ -8,6 +8,10 @@ one ``send()`` per message is slower than the browser receives); ``/count/<n>`` 
 holds ``n`` messages, checking their order; ``/echo`` echoes. Faults for the pages: silent
 (TCP open, no reply at all), drop (TCP abort), stop/start (same port).
 
+Two more servers on the same loop are ``heartsock.server.serve()`` itself, one plain and one
+with ``resume=True`` (sessions), both with :func:`_session_bench` as the handler and
+:class:`_Counting` connections, which count every frame's WebSocket bytes both ways (acks apart).
+
 :class:`BenchHttp` serves the pages cross-origin isolated (``performance.now()`` to 5 µs)
 and answers ``/ctl/<name>`` by calling a registered host function.
 """
@@ -19,6 +23,7 @@ import http.server
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -29,7 +34,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 
 from devtools.static import Mounts, MountsHandler
-from heartsock.server import Heartbeat, HeartbeatConnection
+from heartsock.server import Heartbeat, HeartbeatConnection, Session
+from heartsock.server import serve as heartsock_serve
 from heartsock.wire import Data
 
 # No silence watchdog: a benchmark connection may stay quiet for longer than any sane timeout.
@@ -109,6 +115,66 @@ async def _echo(conn: HeartbeatConnection, args: list[str]) -> None:
 ROUTES: dict[str, Route] = {"push": _push, "pushbin": _pushbin, "count": _count, "echo": _echo}
 
 
+async def _session_bench(conn: HeartbeatConnection | Session) -> None:
+    """The sessions benchmark's handler, with or without ``resume=True``: ``"push:<n>:<size>"``
+    sends ``n`` messages (one ``send()`` each), then ``"done"``; ``"count:<n>"`` answers
+    ``"got:<json>"`` once the next ``n`` messages arrived, checking their order; else echo."""
+    expect = i = 0
+    in_order = True
+    async for message in conn:
+        assert isinstance(message, str)
+        if expect:
+            in_order = in_order and message == seq(i)
+            i += 1
+            if i == expect:
+                await conn.send("got:" + json.dumps({"count": i, "in_order": in_order}))
+                expect = 0
+        elif message.startswith("push:"):
+            n, size = map(int, message[5:].split(":"))
+            payload = "x" * size
+            for _ in range(n):
+                await conn.send(payload)
+            await conn.send("done")
+        elif message.startswith("count:"):
+            expect, i, in_order = int(message[6:]), 0, True
+        else:
+            await conn.send(message)
+
+
+def _frame_bytes(frame: Frame, masked: bool) -> int:
+    """The frame's size on the wire (RFC 6455 header, mask, payload)."""
+    n = len(frame.data)
+    return 2 + (4 if masked else 0) + n + (2 if 126 <= n < 65536 else 8 if n >= 65536 else 0)
+
+
+class _Counting(ServerConnection):
+    """A ``websockets`` server connection that adds every frame's bytes to ``wire``:
+    ``in``/``out``, and ``ack_in``/``ack_out`` for session acks (text frames ``a<seq>``)."""
+
+    wire: Counter[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        recv, send = self.protocol.recv_frame, self.protocol.send_frame
+
+        def recv_frame(frame: Frame) -> None:
+            self._count("in", frame, masked=True)  # a client masks every frame
+            recv(frame)
+
+        def send_frame(frame: Frame) -> None:
+            self._count("out", frame, masked=False)
+            send(frame)
+
+        self.protocol.recv_frame = recv_frame  # type: ignore[method-assign]
+        self.protocol.send_frame = send_frame  # type: ignore[method-assign]
+
+    def _count(self, way: str, frame: Frame, masked: bool) -> None:
+        size = _frame_bytes(frame, masked)
+        self.wire[way] += size
+        if frame.opcode is Opcode.TEXT and frame.data[:1] == b"a":
+            self.wire["ack_" + way] += size
+
+
 class BenchServer:
     """The WebSocket server, on its own asyncio loop in a daemon thread; methods are thread-safe."""
 
@@ -118,10 +184,31 @@ class BenchServer:
         self.conns: set[HeartbeatConnection] = set()
         self._heartbeats_done = 0
         self._server: Server | None = None
+        self.wire: Counter[str] = Counter()  # the session servers' frame bytes
+        self.sessions: dict[str, str] = {}  # "plain"/"resume" → URL
+        self._session_servers: list[Server] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="benchws", daemon=True)
         self._thread.start()
         self.call(self.start)
+        self.call(self._start_sessions)
+
+    async def _start_sessions(self) -> None:
+        counting = type("Counting", (_Counting,), {"wire": self.wire})
+        for name, resume in (("plain", False), ("resume", True)):
+            server = await heartsock_serve(
+                _session_bench,
+                self.host,
+                0,
+                heartbeat=HEARTBEAT,
+                resume=resume,
+                replay_limit=1 << 22,  # a push of n messages outruns the acks: keep them all
+                create_connection=counting,
+                compression=None,
+                max_size=None,
+            )
+            self._session_servers.append(server)
+            self.sessions[name] = f"ws://{self.host}:{next(iter(server.sockets)).getsockname()[1]}/"
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn()`` on the server's loop (awaiting it if it returns a coroutine); return its value."""
@@ -157,6 +244,15 @@ class BenchServer:
             await self._server.wait_closed()
             self._server = None
 
+    async def _stop_sessions(self) -> None:
+        for server in self._session_servers:
+            server.close()
+            await server.wait_closed()
+
+    def wire_bytes(self) -> dict[str, int]:
+        """The session servers' frame bytes so far (see :class:`_Counting`)."""
+        return dict(self.wire)
+
     def set_silent(self, silent: bool) -> None:
         self.silent = silent
 
@@ -178,6 +274,7 @@ class BenchServer:
 
     def close(self) -> None:
         self.call(self.stop)
+        self.call(self._stop_sessions)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
 

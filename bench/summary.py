@@ -3,7 +3,9 @@
 The summary holds every number the README and ``bench/PERFORMANCE.md`` show, and nothing
 else: per benchmark, ``{metric: {variant: value}}``. Rates and costs are medians over
 rounds; ratios (``…_vs_raw_js``, ``…_vs_bare``, ``…_vs_pyscript``) are medians of per-round
-ratios between runs made next to each other, so they are not the ratios of the medians.
+ratios between runs made next to each other, so they are not the ratios of the medians;
+``…_min`` and ``…_max`` are the lowest and highest of those per-round ratios (the spread).
+``recv_text_devtools`` and ``recv_bin_devtools`` come from the page Playwright drives.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 Steps = dict[str, dict[int, dict[str, Any]]]  # variant → round → step
 BASES = ("raw_js", "bare", "pyscript")
+SPREAD = ("heartsock", "heartsock_iter", "resume")  # the variants whose per-round ratios get a min and max
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:
@@ -56,21 +59,23 @@ def metric(
     for base in ratios:
         if base not in values:
             continue
-        ratio = {}
-        for v, rs in values.items():
-            paired = [rs[r] / values[base][r] for r in rs if v != base and values[base].get(r)]
-            if paired:
-                ratio[v] = _r(median(paired))
-        out[f"{name}_vs_{base}"] = ratio
+        paired = {
+            v: [rs[r] / values[base][r] for r in rs if values[base].get(r)] for v, rs in values.items() if v != base
+        }
+        out[f"{name}_vs_{base}"] = {v: _r(median(p)) for v, p in paired.items() if p}
+        if base != "pyscript":
+            for suffix, f in (("_min", min), ("_max", max)):
+                out[f"{name}_vs_{base}{suffix}"] = {v: _r(f(p)) for v, p in paired.items() if p and v in SPREAD}
 
 
 def throughput(steps: list[dict[str, Any]], bench: str, expected: int, unit: str) -> dict[str, Any]:
     s = by_variant(steps, bench)
     out: dict[str, Any] = {}
+    rate = BASES + ("heartsock",)
     if unit == "MB/s":
-        metric(out, "mb_per_s", per_round(s, lambda x: x["result"]["bytes"] / x["result"]["ms"] / 1000), 1)
+        metric(out, "mb_per_s", per_round(s, lambda x: x["result"]["bytes"] / x["result"]["ms"] / 1000), 1, rate)
     else:
-        metric(out, "msgs_per_s", per_round(s, lambda x: x["result"]["n"] / x["result"]["ms"] * 1000), 0)
+        metric(out, "msgs_per_s", per_round(s, lambda x: x["result"]["n"] / x["result"]["ms"] * 1000), 0, rate)
     cpu = {
         v: rs
         for v, rs in per_round(s, lambda x: x.get("cpu_ms", 0) * 1000 / x["result"]["n"]).items()
@@ -78,6 +83,7 @@ def throughput(steps: list[dict[str, Any]], bench: str, expected: int, unit: str
     }
     metric(out, "cpu_us", cpu, 2, ("raw_js", "bare"))
     out["lost"] = {v: max(expected - x["result"]["n"] for x in rs.values()) for v, rs in s.items()}
+    out["early"] = {v: max(x["result"].get("early", 0) for x in rs.values()) for v, rs in s.items()}
     return out
 
 
@@ -115,13 +121,14 @@ def analyze(raw: dict[str, Any], previous: dict[str, Any] | None = None) -> dict
         "recv_text": throughput(steps, "recv_text", cfg["recv_n"], "msgs/s"),
         "recv_bin": throughput(steps, "recv_bin", cfg["bin_n"], "MB/s"),
     }
+    devtools = raw["pages"].get("devtools", {}).get("steps", [])
+    summary["recv_text_devtools"] = throughput(devtools, "recv_text", cfg["devtools_recv_n"], "msgs/s")
+    summary["recv_bin_devtools"] = throughput(devtools, "recv_bin", cfg["bin_n"], "MB/s")
     send = by_variant(steps, "send")
     summary["send"] = {}
     metric(summary["send"], "msgs_per_s", per_round(send, lambda x: x["result"]["n"] / x["result"]["ms"] * 1000), 0)
-    summary["send"]["call_us"] = {
-        v: _r(median([x["result"]["loop_ms"] * 1000 / x["result"]["n"] for x in rs.values()]), 2)
-        for v, rs in send.items()
-    }
+    call_us = per_round(send, lambda x: x["result"]["loop_ms"] * 1000 / x["result"]["n"])
+    metric(summary["send"], "call_us", call_us, 2, ("raw_js", "bare"))
     summary["send"]["in_order"] = {v: all(x["result"]["in_order"] for x in rs.values()) for v, rs in send.items()}
     flush = by_variant(steps, "flush")
     summary["flush"] = {
@@ -159,8 +166,11 @@ def analyze(raw: dict[str, Any], previous: dict[str, Any] | None = None) -> dict
         if s["id"] in ("recv_text", "recv_bin", "send", "echo") and s.get("ms")
     ]
     summary["server"] = {"busy_max": _r(max(busy, default=None), 3)}
+    summary["sessions"] = _sessions(steps)
     single = {s["id"]: s["result"] for s in steps if s.get("result") is not None and "variant" not in s}
     summary.update(_faults(single, by_variant(steps, "many"), cfg))
+    large = [p["steps"] for k, p in sorted(raw["pages"].items()) if k.startswith("large")]
+    summary["many_large"] = _many([by_variant(ss, "many_large") for ss in large])
     summary["storm"] = {
         p: {k: (_r(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for p, r in raw["storm"].items()
     }
@@ -187,20 +197,7 @@ def _faults(single: dict[str, Any], many: Steps, cfg: dict[str, Any]) -> dict[st
     if rc:
         out["reconnect"] = {f"{k}_{f.__name__}_ms": _r(f(rc[k]), 1) for k in ("drop", "restart") for f in (median, max)}
         out["reconnect"]["state"] = rc["state"]
-    out["many"] = {"cpu_ms_per_s": {}, "heartbeats_per_s": {}, "still_open": {}}
-    for v, rounds in many.items():
-        r = rounds[0]["result"]
-        b, a = r["before"], r["after"]
-        span = a["t"] - b["t"]
-        if b["renderer_ns"] is not None and a["renderer_ns"] is not None:
-            out["many"]["cpu_ms_per_s"][v] = _r((a["renderer_ns"] - b["renderer_ns"]) / 1e6 / span, 2)
-        out["many"]["heartbeats_per_s"][v] = _r((a["heartbeats"] - b["heartbeats"]) / span, 1)
-        if r["stopped"] is not None:
-            out["many"]["still_open"][v] = r["stopped"]
-    cpu = out["many"]["cpu_ms_per_s"]
-    for base in ("raw_js", "bare"):
-        if cpu.get(base) and "heartsock" in cpu:
-            out["many"][f"cpu_vs_{base}"] = _r(cpu["heartsock"] / cpu[base], 2)
+    out["many"] = _many([many])
     before, after, soak = single.get("memory_before"), single.get("memory_after"), single.get("soak")
     if before and after and soak:
         out["soak"] = {
@@ -211,4 +208,55 @@ def _faults(single: dict[str, Any], many: Steps, cfg: dict[str, Any]) -> dict[st
             "py_objects": after["py_objects"] - before["py_objects"],
             "wasm_mib": _r((after["wasm_memory"] - before["wasm_memory"]) / 2**20, 1),
         }
+    return out
+
+
+def _many(pages: list[Steps]) -> dict[str, Any]:
+    """Sockets heartbeating, from one page or from pages holding at the same time (the CPU
+    readings of the first page cover every renderer; the open sockets add up)."""
+    out: dict[str, Any] = {"cpu_ms_per_s": {}, "heartbeats_per_s": {}, "still_open": {}}
+    for v, rounds in (pages[0] if pages else {}).items():
+        r = rounds[0]["result"]
+        b, a = r["before"], r["after"]
+        span = a["t"] - b["t"]
+        if b["renderer_ns"] is not None and a["renderer_ns"] is not None:
+            out["cpu_ms_per_s"][v] = _r((a["renderer_ns"] - b["renderer_ns"]) / 1e6 / span, 2)
+        out["heartbeats_per_s"][v] = _r((a["heartbeats"] - b["heartbeats"]) / span, 1)
+        if r["stopped"] is not None:
+            out["still_open"][v] = sum(p[v][0]["result"]["stopped"] for p in pages if v in p)
+    cpu = out["cpu_ms_per_s"]
+    for base in ("raw_js", "bare"):
+        if cpu.get(base) and "heartsock" in cpu:
+            out[f"cpu_vs_{base}"] = _r(cpu["heartsock"] / cpu[base], 2)
+    return out
+
+
+def _sessions(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """heartsock with ``resume=True`` against without: rates, echo, and the frame bytes the
+    session servers counted (``ack_share``: acks' share of all bytes with sessions;
+    ``overhead``: all bytes with sessions over all bytes without, minus 1)."""
+    out: dict[str, Any] = {}
+    for what in ("send", "recv"):
+        s = by_variant(steps, f"session_{what}")
+        rate = per_round(s, lambda x: x["result"]["n"] / x["result"]["ms"] * 1000)
+        metric(out, f"{what}_msgs_per_s", rate, 0, ("plain",))
+    out["in_order"] = {
+        v: all(x["result"]["in_order"] for x in rs.values()) for v, rs in by_variant(steps, "session_send").items()
+    }
+    rtts = {
+        v: [t for x in rs.values() for t in x["result"]["rtts"]] for v, rs in by_variant(steps, "session_echo").items()
+    }
+    for q, p in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+        out[f"echo_{q}"] = {v: _r(quantile(ts, p), 4) for v, ts in rtts.items()}
+    wire: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for st in steps:
+        if st["id"].startswith("session_") and "wire" in st and not st.get("error"):
+            for k, n in st["wire"].items():
+                wire[st["variant"]][k] += n
+    total = {v: w["in"] + w["out"] for v, w in wire.items()}
+    if total.get("resume"):
+        out["ack_share"] = _r((wire["resume"]["ack_in"] + wire["resume"]["ack_out"]) / total["resume"], 4)
+    if total.get("resume") and total.get("plain"):
+        out["overhead"] = _r(total["resume"] / total["plain"] - 1, 4)
+    out["wire_bytes"] = total
     return out

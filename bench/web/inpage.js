@@ -29,7 +29,6 @@
     const ws = await open(url);
     let n = 0;
     let bytes = 0;
-    const t0 = now();
     const done = until(ws, (d, t) => {
       if (d === "done") return t;
       if (d !== "pong") {
@@ -37,10 +36,12 @@
         bytes += typeof d === "string" ? d.length : d.byteLength;
       }
     });
+    const [early, earlyBytes] = [n, bytes]; // handled before the window opened (none: the server waits for "go")
+    const t0 = now();
     ws.send("go");
     const t1 = await done;
     ws.close();
-    return { n, bytes, ms: t1 - t0 };
+    return { n: n - early, bytes: bytes - earlyBytes, early, ms: t1 - t0 };
   }
 
   const got = (d, t) => (typeof d === "string" && d.startsWith("got:") ? [t, JSON.parse(d.slice(4))] : undefined);
@@ -162,7 +163,9 @@
       window.pyodide = pyodide;
       await runPlan(new URLSearchParams(location.search).get("page"), pyodide, bootMs);
     } catch (e) {
-      await ctl("error", { error: String(e && e.stack ? e.stack : e) });
+      await ctl("error?page=" + new URLSearchParams(location.search).get("page"), {
+        error: String(e && e.stack ? e.stack : e),
+      });
     }
   }
 
@@ -189,10 +192,14 @@
           result = await call(pyodide, step);
         } else {
           // Start something, read the CPU counters, hold for `hold` seconds, read again, stop.
+          // With `barrier`, every page running holds at once (the host counts all their renderers).
+          const wait = (phase) => step.barrier && ctl("barrier?name=" + step.id + step.variant + phase);
           const started = step.start ? await call(pyodide, step.start) : null;
+          await wait("start");
           const before = await ctl("cpu");
           await sleep(step.hold * 1000);
           const after = await ctl("cpu");
+          await wait("stop");
           const stopped = step.stop ? await call(pyodide, step.stop) : null;
           result = { started, stopped, before, after };
         }

@@ -7,7 +7,9 @@ returns a JSON-able summary; times are ``performance.now()`` milliseconds. Varia
   Python in the browser;
 * ``pyscript``: PyScript's ``pyscript.WebSocket`` (PyScript page only);
 * ``heartsock`` (``message_cb``), ``heartsock_iter`` (``async for``), ``heartsock_recv``
-  (``await recv()``).
+  (``await recv()``);
+* ``plain`` and ``resume``: heartsock without and with sessions, against
+  ``heartsock.server.serve()`` without and with ``resume=True`` (:func:`session`).
 
 Only heartsock's public API is used. Every receive handler body is the same: stop at
 ``"done"``, skip a heartbeat ``"pong"``, count the message and its bytes.
@@ -132,11 +134,12 @@ async def recv(variant: str, url: str) -> dict[str, Any]:
             return None
 
     send, close = await _open(variant, url, on)
+    early = list(count)  # handled before the window opened (none: the server waits for "go")
     t0 = now()
     send("go")
     t1 = await done
     close()
-    return {"n": count[0], "bytes": count[1], "ms": t1 - t0}
+    return {"n": count[0] - early[0], "bytes": count[1] - early[1], "early": early[0], "ms": t1 - t0}
 
 
 async def _recv_iter(url: str) -> dict[str, Any]:
@@ -241,6 +244,47 @@ async def echo(variant: str, url: str, n: int, size: int) -> list[float]:
     await done
     close()
     return rtts
+
+
+# ---- sessions: resume=True against without, both on heartsock.server.serve() ------------
+async def session(variant: str, urls: dict[str, str], what: str, n: int, size: int) -> dict[str, Any]:
+    """``what``: ``"send"`` ``n`` messages until the server holds all, ``"recv"`` ``n`` pushed
+    by the server, or ``"echo"`` ``n`` round trips (with ``message_cb``)."""
+    import heartsock
+
+    count, rtts, t = [0], [], [0.0]
+    done = _future()
+    payload = "x" * size
+
+    def on(d: Any) -> None:
+        if what == "echo":
+            rtts.append(now() - t[0])
+            if len(rtts) == n:
+                return _settle(done, (now(), ""))
+            t[0] = now()
+            sock.send(payload)
+        elif d == "done" or d.startswith("got:"):
+            _settle(done, (now(), d))
+        else:
+            count[0] += 1
+        return None
+
+    resume = variant == "resume"
+    sock = heartsock.Socket(urls[variant], message_cb=on, resume=resume, max_queue=n + 1, **QUIET)
+    await sock.wait_open()
+    t[0] = t0 = now()
+    if what == "send":
+        sock.send(f"count:{n}")
+        for i in range(n):
+            sock.send(f"{i:016d}")
+    else:
+        sock.send(f"push:{n}:{size}" if what == "recv" else payload)
+    t1, msg = await done
+    if resume:
+        await sock.drain()  # every message acknowledged: the acks are counted too
+    sock.destroy()
+    out = {"n": n if what == "send" else count[0], "ms": t1 - t0, "rtts": rtts}
+    return {**out, **_server(msg)} if what == "send" else out
 
 
 # ---- heartbeat and recovery (faults through /ctl/) ----------------------------------------
