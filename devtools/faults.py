@@ -17,14 +17,22 @@ the server is silent.
 Heartbeats are answered by :mod:`heartsock.server` — the companion users deploy — so the
 browser tier exercises it: routes see application messages only, and the fault server
 records each heartbeat through its ``on_ping`` hook and silences it with ``answering``.
+
+Every record is bounded, so a long run (the demo, a soak) holds a constant amount of
+memory: a peer keeps its last :data:`MAX_RECEIVED` messages and :data:`MAX_PINGS`
+heartbeat times, the server its last :data:`MAX_PEERS` peers (closed ones included, for
+the tests that read them) and :data:`MAX_HANDSHAKES` handshake outcomes, each a ring
+buffer (``collections.deque(maxlen=…)``); a peer leaves the live set when it closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import ssl as ssl_module
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -37,33 +45,53 @@ from heartsock.server import Heartbeat, HeartbeatConnection
 from heartsock.wire import HEARTBEAT_PING, HEARTBEAT_PONG, Data
 
 Route = Callable[["Peer"], Awaitable[None]]
+
+#: How many messages (heartbeats included) a peer remembers, newest last.
+MAX_RECEIVED = 1000
+#: How many heartbeat times a peer remembers.
+MAX_PINGS = 256
+#: How many peers the server remembers, live and closed, newest last.
+MAX_PEERS = 1000
+#: How many handshake outcomes the server remembers.
+MAX_HANDSHAKES = 1000
 HttpHandler = Callable[[ServerConnection, Request], Union[Response, None, Awaitable[Union[Response, None]]]]
 
 
 @dataclass
 class Peer:
-    """One accepted WebSocket connection and what it received."""
+    """One accepted WebSocket connection and what it received (the newest
+    :data:`MAX_RECEIVED` messages and :data:`MAX_PINGS` heartbeat times)."""
 
     id: int
     path: str
     opened_at: float
     connection: HeartbeatConnection = field(repr=False)
     server: FaultServer = field(repr=False)
-    received: list[Data] = field(default_factory=list)
-    pings: list[float] = field(default_factory=list)
     closed_at: float | None = None
     close_code: int | None = None
     answer_pings: bool = True
+    _received: deque[Data] = field(default_factory=lambda: deque(maxlen=MAX_RECEIVED), repr=False)
+    _pings: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_PINGS), repr=False)
+
+    @property
+    def received(self) -> list[Data]:
+        """The newest :data:`MAX_RECEIVED` messages received, heartbeats included, oldest first (a copy)."""
+        return list(self._received)
+
+    @property
+    def pings(self) -> list[float]:
+        """The loop times of the newest :data:`MAX_PINGS` heartbeats, oldest first (a copy)."""
+        return list(self._pings)
 
     @property
     def messages(self) -> list[Data]:
         """Everything received except heartbeats."""
-        return [m for m in self.received if m != self.server.ping_msg]
+        return [m for m in self._received if m != self.server.ping_msg]
 
     def heard_ping(self, now: float) -> None:
         """A heartbeat arrived (called before heartsock.server answers it, unless silenced)."""
-        self.received.append(self.server.ping_msg)
-        self.pings.append(now)
+        self._received.append(self.server.ping_msg)
+        self._pings.append(now)
         self.connection.answering = self.answer_pings and not self.server.silent
 
     async def send(self, data: Data) -> None:
@@ -76,7 +104,7 @@ class Peer:
 
     async def _iterate(self) -> Any:
         async for message in self.connection:  # application messages: heartbeats never show up
-            self.received.append(message)
+            self._received.append(message)
             yield message
 
 
@@ -147,10 +175,13 @@ class FaultServer:
         self.ping_msg, self.pong_msg = ping_msg, pong_msg
         # heartsock.server answers heartbeats; this server never closes a silent peer itself.
         self.heartbeat = Heartbeat(ping=ping_msg, pong=pong_msg, timeout=None, on_ping=self._on_ping)
-        self._peer_of: dict[int, Peer] = {}
+        self._peer_of: dict[int, Peer] = {}  # id(connection) -> its live peer; forgotten when it closes
+        self._ids = itertools.count(1)
         self.silent = False
-        self.peers: list[Peer] = []
-        self.handshakes: list[tuple[float, str, str]] = []  # (time, path, "accepted"|"refused"|"hung")
+        #: The newest :data:`MAX_PEERS` peers, live and closed, oldest first.
+        self.peers: deque[Peer] = deque(maxlen=MAX_PEERS)
+        #: The newest :data:`MAX_HANDSHAKES` handshakes: (time, path, "accepted"|"refused"|"hung").
+        self.handshakes: deque[tuple[float, str, str]] = deque(maxlen=MAX_HANDSHAKES)
         self._refuse: list[int] = []
         self._hang = 0
         self._hung: list[asyncio.Future[None]] = []
@@ -206,7 +237,8 @@ class FaultServer:
         self._hang += count
 
     def live(self) -> list[Peer]:
-        return [p for p in self.peers if p.closed_at is None]
+        """The peers whose connection is still open (however many: none is forgotten while live)."""
+        return list(self._peer_of.values())
 
     async def drop_all(self) -> int:
         """Abort every live TCP connection; return how many."""
@@ -267,7 +299,7 @@ class FaultServer:
         loop = asyncio.get_running_loop()
         request = connection.request
         path = request.path if request else "/"
-        peer = Peer(len(self.peers) + 1, path, loop.time(), connection, self)
+        peer = Peer(next(self._ids), path, loop.time(), connection, self)
         self.peers.append(peer)
         self._peer_of[id(connection)] = peer
         route = self.routes[path.strip("/").split("/")[0].split("?")[0]]
