@@ -6,4 +6,8 @@ renders them again without running; ``python -m bench --smoke`` checks in second
 everything runs. Modules: :mod:`bench.run` (pages and plan), :mod:`bench.servers`,
 :mod:`bench.summary` (raw results → summary), :mod:`bench.report` (summary → text),
 :mod:`bench.storm` (the simulated reconnect storm), :mod:`bench.cpu`.
+
+``make soak`` (``python -m bench.soak``) is apart: the demo server under hostile load
+(:mod:`bench.soak`), its results in ``bench/soak.json`` rendered into the README's
+security section by :mod:`bench.soak_report`.
 """
