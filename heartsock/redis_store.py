@@ -25,7 +25,11 @@ Without persistence a Redis restart loses every session: clients then get a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._store import Appended, Control, Entry, SessionStore, StoredSession
@@ -158,6 +162,7 @@ return 1
 """
 
 _LINGER_MS = 10_000  # how long an ended session's last messages stay readable
+_BLOCK_MS = 250  # the longest one blocking XREAD waits before it reads again
 
 
 class RedisStore(SessionStore):
@@ -202,6 +207,8 @@ class RedisStore(SessionStore):
         self.lease = float(lease)
         options.setdefault("protocol", 2)
         self.redis: Redis = from_url(url, decode_responses=False, **options)
+        # Every waiting read of this process shares one connection's blocking XREAD.
+        self._waits = _Multiplexer(self.redis, lambda: from_url(url, single_connection_client=True, **options))
         script = self.redis.register_script
         self._append_out = script(_APPEND_OUT)
         self._ack_out = script(_ACK_OUT)
@@ -304,8 +311,9 @@ class RedisStore(SessionStore):
         streams: dict[Any, Any] = {data_key: f"{after}-0"}
         if control_after is not None:
             streams[ctl_key] = control_after
-        block = None if timeout is None else max(1, round(timeout * 1000))
-        reply = await self.redis.xread(streams, count=256, block=block)
+        reply = await self.redis.xread(streams, count=256)  # what is there already
+        if not reply and timeout is not None:
+            reply = await self._waits.read(streams, timeout)
         entries: list[Entry] = []
         controls: list[Control] = []
         for name, items in _streams(reply):
@@ -338,8 +346,105 @@ class RedisStore(SessionStore):
         await self._end(keys=keys, args=[why, _LINGER_MS])
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connections."""
+        await self._waits.aclose()
         await self.redis.aclose()
+
+
+class _Multiplexer:
+    """One blocking ``XREAD`` for all of a process's waiting reads, on a connection of its own.
+
+    A read that found nothing registers the streams it waits for; the loop reads them all in
+    one ``XREAD … BLOCK`` and hands each waiter what is past its position. A waiter whose
+    streams the blocked ``XREAD`` does not cover interrupts it (``CLIENT UNBLOCK``) so the loop
+    reads again with them; the ``BLOCK`` of ``_BLOCK_MS`` bounds a lost interruption.
+    So a process holds two Redis connections for reads however many sessions it serves.
+    """
+
+    def __init__(self, redis: Redis, connect: Callable[[], Redis]) -> None:
+        self.redis = redis
+        self.connect = connect
+        self.reader: Redis | None = None
+        self.reader_id: int | None = None
+        self.waiters: dict[int, tuple[dict[Any, Any], asyncio.Future[Any]]] = {}
+        self.covered: dict[str, tuple[int, int]] | None = None  # what the blocked XREAD reads
+        self.task: asyncio.Task[None] | None = None
+        self.ids = itertools.count()
+
+    async def read(self, streams: dict[Any, Any], timeout: float) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        token = next(self.ids)
+        self.waiters[token] = (streams, future)
+        try:
+            if self.task is None or self.task.done():
+                self.task = asyncio.ensure_future(self._loop())
+            elif self.covered is not None and self.reader_id is not None and not self._covers(streams):
+                await self.redis.client_unblock(self.reader_id)
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(future, timeout)
+            return []
+        finally:
+            del self.waiters[token]
+
+    def _covers(self, streams: dict[Any, Any]) -> bool:
+        covered = self.covered or {}
+        return all(key in covered and covered[key] <= _position(pos) for key, pos in streams.items())
+
+    async def _loop(self) -> None:
+        while self.waiters:
+            merged: dict[str, tuple[int, int]] = {}
+            for streams, _ in self.waiters.values():
+                for key, pos in streams.items():
+                    position = _position(pos)
+                    merged[key] = min(merged.get(key, position), position)
+            try:
+                if self.reader is None:
+                    self.reader = self.connect()
+                    self.reader_id = int(await self.reader.client_id())
+                self.covered = merged
+                reply = await self.reader.xread(
+                    {key: f"{ms}-{seq}" for key, (ms, seq) in merged.items()}, count=256, block=_BLOCK_MS
+                )
+            except Exception as exc:
+                self.covered = None
+                for _, future in self.waiters.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                with contextlib.suppress(Exception):
+                    if self.reader is not None:
+                        await self.reader.aclose()
+                self.reader = self.reader_id = None
+                return
+            self.covered = None
+            streams_read = _streams(reply)
+            for streams, future in self.waiters.values():
+                if future.done():
+                    continue
+                mine = []
+                for name, items in streams_read:
+                    key = name.decode()
+                    if key in streams:
+                        after = _position(streams[key])
+                        newer = [item for item in items if _position(item[0]) > after]
+                        if newer:
+                            mine.append((name, newer))
+                if mine:
+                    future.set_result(mine)
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+        if self.reader is not None:
+            await self.reader.aclose()
+            self.reader = None
+
+
+def _position(entry_id: Any) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _field(data: Data) -> tuple[str, bytes]:
