@@ -135,12 +135,23 @@ def _proxy(fn: Callable[..., None], entry: bool = True) -> Any:
 
 
 class BrowserTransport:
-    """Opens ``js.WebSocket``s; one bag of four handler proxies per socket."""
+    """Opens ``js.WebSocket``s; their events reach Python through the page's inlet.
+
+    The inlet (:class:`heartsock._page.PageInlet`) batches received messages in a few
+    lines of JavaScript and hands them over in one call per batch. Where JavaScript
+    cannot be made (a Content-Security-Policy without ``'unsafe-eval'``), each socket gets
+    its own four handler proxies instead, one call per message.
+    """
 
     def __init__(self, sink: TransportSink) -> None:
+        from ._page import INLET
+
         self._sink = sink
-        self._sockets: dict[int, tuple[Any, list[Any]]] = {}
+        self._sockets: dict[int, tuple[Any, Any]] = {}  # id -> (ws, inlet key or handler proxies)
         self._js = _js()
+        self._inlet = INLET if INLET.available else None
+        if self._inlet is not None:
+            self._inlet.register()
 
     def open(self, socket_id: int, url: str, protocols: Sequence[str]) -> None:
         js, sink, sid = self._js, self._sink, socket_id
@@ -151,6 +162,9 @@ class BrowserTransport:
         else:
             ws = js.WebSocket.new(url)
         ws.binaryType = "arraybuffer"
+        if self._inlet is not None:
+            self._sockets[sid] = (ws, self._inlet.attach(ws, self, sid))
+            return
 
         def onopen(event: Any) -> None:
             sink.on_open(sid, str(ws.protocol))
@@ -188,13 +202,30 @@ class BrowserTransport:
             buffer.assign(data)
             ws.send(buffer)
 
+    def batch(self, socket_id: int, messages: list[Data]) -> None:
+        """The inlet's messages for ``socket_id``, in order."""
+        self._sink.on_messages(socket_id, messages)
+
+    def signal(self, socket_id: int, kind: int, text: str, code: int, clean: bool) -> None:
+        """The inlet's other events: 0 opened (``text``: subprotocol), 1 error, 2 closed."""
+        if kind == 0:
+            self._sink.on_open(socket_id, text)
+        elif kind == 1:
+            self._sink.on_error(socket_id)
+        else:
+            self._retire(socket_id)
+            self._sink.on_close(socket_id, code, text, clean)
+
     def _retire(self, socket_id: int) -> Any:
         entry = self._sockets.pop(socket_id, None)
         if entry is None:
             return None
-        ws, proxies = entry
-        ws.onopen = ws.onmessage = ws.onerror = ws.onclose = None
-        release(proxies)
+        ws, handle = entry
+        if self._inlet is not None:
+            self._inlet.detach(handle, ws)
+        else:
+            ws.onopen = ws.onmessage = ws.onerror = ws.onclose = None
+            release(handle)
         return ws
 
     def abandon(self, socket_id: int, code: int, reason: str) -> None:
@@ -216,6 +247,9 @@ class BrowserTransport:
     def close(self) -> None:
         for sid in list(self._sockets):
             self.abandon(sid, 1000, "destroyed")
+        inlet, self._inlet = self._inlet, None
+        if inlet is not None:
+            inlet.unregister()
 
     @property
     def live(self) -> int:

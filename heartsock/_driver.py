@@ -249,6 +249,57 @@ class Driver:
         if events or machine.actions:
             self.run()
 
+    def on_messages(self, socket_id: int, batch: list[Data]) -> None:
+        """Socket ``socket_id`` received every message of ``batch``, in order (the browser's batches).
+
+        Each goes to the core as in :meth:`on_message`, all stamped with one ``now``. While
+        the core stays quiet — each message is queued as is, and the callbacks leave no
+        event or action behind — they are delivered one after the other without the
+        general loop; anything else goes through :meth:`run` before the next message. So a
+        callback that destroys the socket, or replaces its connection, sees no further
+        message of this batch delivered (the core ignores a stale socket id).
+        """
+        self.messages_in += len(batch)
+        self.size_in += sum(map(len, batch))
+        machine = self.machine
+        events = machine.events
+        hb = machine.heartbeat
+        socket_message = machine.socket_message
+        emit = self.listeners.emit
+        inbox = self.inbox
+        now = self.clock()
+        count = len(batch)
+        i = 0
+        while i < count:
+            data = batch[i]
+            i += 1
+            if self._busy or events or machine.actions or hb.ping_sent_at is not None:
+                socket_message(socket_id, data, now)
+                if not self._busy:
+                    self.run()
+                    now = self.clock()
+                continue
+            self._busy = True
+            try:
+                while True:
+                    socket_message(socket_id, data, now)
+                    if events:
+                        if len(events) > 1 or events[0] is not data:  # the core had more to say
+                            break
+                        events.popleft()
+                        emit("message", data)
+                        if inbox.enabled:
+                            inbox.put(data)
+                    if i == count or events or machine.actions or hb.ping_sent_at is not None:
+                        break
+                    data = batch[i]
+                    i += 1
+            finally:
+                self._busy = False
+            if events or machine.actions:
+                self.run()
+                now = self.clock()
+
     def on_error(self, socket_id: int) -> None:
         """The browser reported an error on socket ``socket_id``."""
         self.machine.socket_error(socket_id, self.clock())

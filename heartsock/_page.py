@@ -23,12 +23,13 @@ import heapq
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from . import _browser
 from ._runtime import WatchSink
+from .wire import Data
 
-__all__ = ["PAGE", "PageTimer", "PageWatch"]
+__all__ = ["INLET", "PAGE", "PageInlet", "PageTimer", "PageWatch", "Route"]
 
 _MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
 
@@ -84,6 +85,7 @@ class PageClock:
         self._armed_for = None
 
     def _fire(self) -> None:
+        INLET.flush()  # messages queued in JavaScript count before any deadline is judged
         self._handle = None
         self._armed_for = None
         now = time.monotonic()
@@ -207,3 +209,188 @@ class PageWatch:
         if self._sink is not None:
             HINTS.remove(self._sink)
             self._sink = None
+
+
+# The batcher, in JavaScript: a message event costs one ``push`` (no crossing into
+# Python); the first message of a batch posts a task on a MessageChannel, whose handler
+# hands every message queued by then to Python in one call. A backlog drains in batches;
+# a message on an idle socket waits one task. Binary messages travel as their byte
+# lengths in the batch plus one buffer holding them all (one copy into Python).
+# An error or close event first flushes what its socket queued, so it arrives after them.
+_INLET_JS = """
+let items = [], blobs = [], posted = false;
+const channel = new MessageChannel();
+function flush() {
+  posted = false;
+  if (items.length === 0 || deliver === null) return;
+  const batch = items;
+  items = [];
+  let blob = undefined;  // None in Python (null would be a JsNull)
+  if (blobs.length === 1) blob = blobs[0];
+  else if (blobs.length > 1) {
+    let size = 0;
+    for (const b of blobs) size += b.byteLength;
+    blob = new Uint8Array(size);
+    let at = 0;
+    for (const b of blobs) { blob.set(new Uint8Array(b), at); at += b.byteLength; }
+  }
+  blobs = [];
+  deliver(batch, blob);
+}
+channel.port1.onmessage = flush;
+return {
+  attach(ws, key) {
+    ws.onmessage = (e) => {
+      const d = e.data;
+      if (typeof d === "string") items.push(key, d);
+      else { items.push(key, d.byteLength); blobs.push(d); }
+      if (!posted) { posted = true; channel.port2.postMessage(null); }
+    };
+    ws.onopen = () => { if (signal !== null) signal(key, 0, ws.protocol, 0, false); };
+    ws.onerror = () => { flush(); if (signal !== null) signal(key, 1, "", 0, false); };
+    ws.onclose = (e) => { flush(); if (signal !== null) signal(key, 2, e.reason, e.code, e.wasClean); };
+  },
+  detach(ws) { ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null; },
+  flush,
+  close() {
+    items = []; blobs = []; deliver = signal = null;
+    channel.port1.onmessage = null;
+    channel.port1.close();
+  },
+};
+"""
+
+
+class Route(Protocol):
+    """Where the inlet hands one underlying WebSocket's events (a :class:`~heartsock._browser.BrowserTransport`)."""
+
+    def batch(self, socket_id: int, messages: list[Data]) -> None:
+        """Messages received on ``socket_id``, in order."""
+
+    def signal(self, socket_id: int, kind: int, text: str, code: int, clean: bool) -> None:
+        """``kind`` 0: opened (``text`` = subprotocol), 1: error, 2: closed (code, reason, clean)."""
+
+
+class PageInlet:
+    """The page's receive path: every WebSocket's events through one small JavaScript batcher.
+
+    Two proxies for the page (the batch handler and the open/error/close handler), made
+    when the first transport needs them and released when the last one closes. Each
+    underlying WebSocket is known by a key (never reused); a retired key is forgotten,
+    so its events still queued in JavaScript are dropped when their batch arrives.
+
+    The batch handler is safe against re-entry: a callback in the middle of a batch may
+    destroy its socket, open a new one, or destroy another; every later message is looked
+    up again (a retired key reaches nothing), and a batch that arrives while one is being
+    delivered waits for it to finish, so order holds.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[int, tuple[Route, int]] = {}
+        self._users = 0  # transports not closed
+        self._next_key = 0
+        self._api: Any = None
+        self._proxies: list[Any] = []
+        self._delivering = False
+        self._waiting: list[tuple[list[Any], bytes | None]] = []
+        self.batches = 0  # batches delivered (for tests and the bench)
+
+    @property
+    def available(self) -> bool:
+        """Whether JavaScript can be made here (``Function``; a CSP without 'unsafe-eval' forbids it)."""
+        return getattr(_browser._js(), "Function", None) is not None
+
+    def register(self) -> None:
+        """A transport was made."""
+        self._users += 1
+
+    def unregister(self) -> None:
+        """A transport closed; the last one releases the batcher and its proxies."""
+        self._users -= 1
+        if self._users == 0 and self._api is not None:
+            api, self._api = self._api, None
+            api.close()
+            _browser.release(self._proxies)
+            self._proxies = []
+            self.routes.clear()
+
+    def attach(self, ws: Any, route: Route, socket_id: int) -> int:
+        """Route ``ws``'s events to ``route`` as ``socket_id``; return its key."""
+        if self._api is None:
+            factory = _browser._js().Function.new("deliver", "signal", _INLET_JS)
+            self._proxies = [_browser._proxy(self._deliver, entry=False), _browser._proxy(self._signal)]
+            self._api = factory(*self._proxies)
+        self._next_key += 1
+        key = self._next_key
+        self.routes[key] = (route, socket_id)
+        self._api.attach(ws, key)
+        return key
+
+    def detach(self, key: int, ws: Any) -> None:
+        """Forget ``key``: ``ws``'s handlers are removed and its queued messages dropped."""
+        if self.routes.pop(key, None) is not None and self._api is not None:
+            self._api.detach(ws)
+
+    def flush(self) -> None:
+        """Deliver what JavaScript queued, now (before a timer acts on the page's deadlines)."""
+        if self._api is not None and not self._delivering:
+            self._api.flush()
+
+    def _signal(self, key: int, kind: int, text: str, code: int, clean: bool) -> None:
+        entry = self.routes.get(key)
+        if entry is not None:
+            entry[0].signal(entry[1], kind, text, code, clean)
+
+    def _deliver(self, batch: Any, blob: Any) -> None:
+        _browser._depth += 1
+        try:
+            items = batch.to_py()
+            data = None if blob is None else blob.to_bytes()
+            if self._delivering:  # a batch inside a batch (a callback that let the event loop run)
+                self._waiting.append((items, data))
+                return
+            self._delivering = True
+            try:
+                self._run(items, data)
+                while self._waiting:
+                    self._run(*self._waiting.pop(0))
+            finally:
+                self._delivering = False
+        except Exception as exc:
+            _browser.report(exc, "heartsock: error in a browser event handler")
+        finally:
+            _browser._depth -= 1
+
+    def _run(self, items: list[Any], data: bytes | None) -> None:
+        """Hand ``items`` (key, message-or-byte-length, …) to their routes, one run of a key at a time."""
+        self.batches += 1
+        routes = self.routes
+        keys = items[0::2]
+        values = items[1::2]
+        if data is None and keys.count(keys[0]) == len(keys):  # one socket, text only: the common case
+            entry = routes.get(keys[0])
+            if entry is not None:
+                entry[0].batch(entry[1], values)
+            return
+        at = 0
+        start = 0
+        count = len(keys)
+        while start < count:
+            key = keys[start]
+            end = start
+            run: list[Data] = []
+            while end < count and keys[end] == key:
+                value = values[end]
+                if type(value) is str:
+                    run.append(value)
+                else:
+                    run.append(data[at : at + value])  # type: ignore[index]
+                    at += value
+                end += 1
+            start = end
+            entry = routes.get(key)  # looked up after the previous run: it may have retired this key
+            if entry is not None:
+                entry[0].batch(entry[1], run)
+
+
+INLET = PageInlet()

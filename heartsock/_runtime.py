@@ -39,6 +39,9 @@ class TransportSink(Protocol):
     def on_message(self, socket_id: int, data: Data) -> None:
         """Socket ``socket_id`` received ``data`` (``str`` for text, ``bytes`` for binary)."""
 
+    def on_messages(self, socket_id: int, batch: list[Data]) -> None:
+        """Socket ``socket_id`` received every message of ``batch``, in order."""
+
     def on_error(self, socket_id: int) -> None:
         """The browser reported an error on socket ``socket_id``."""
 
