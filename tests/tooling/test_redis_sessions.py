@@ -325,3 +325,90 @@ def test_an_expired_session_is_reset_and_a_new_one_begins(redis_server: RedisSer
     assert result["state"] is State.OPEN
     assert result["inbox"] == ["before", "while away", "after"]
     assert len(result["handled"]) == 2 and result["handled"][0].ended
+
+
+def test_when_the_handlers_process_dies_another_process_runs_the_handler_again(
+    redis_server: RedisServer,
+    prefix: str,
+    sync_redis: Redis,
+) -> None:
+    """SIGKILL the process running the session's handler: the client resumes on the other process, which takes
+    the lease once it expires and runs the handler again; nothing is lost and nothing reset"""
+    first = ServerProcess(redis_server.url, prefix, mode="echo", count=100, lease=0.5)
+    second = ServerProcess(redis_server.url, prefix, mode="echo", count=100, lease=0.5)
+
+    async def main() -> dict[str, Any]:
+        urls = itertools.cycle([first.url, second.url])
+        got: list[Any] = []
+        resets: list[Any] = []
+        opened: list[str] = []
+        sock = heartsock.Socket(
+            lambda: next(urls),
+            resume=True,
+            reconnect_count=-1,
+            backoff="fixed",
+            reconnect_time=0.05,
+            min_uptime=0,
+            message_cb=got.append,
+            reset_cb=resets.append,
+            open_cb=lambda e: opened.append(sock.url),
+        )
+        await sock.wait_open(10)
+        for i in range(20):
+            sock.send(f"c{i}")
+        await until(lambda: len(got) >= 20)
+        await asyncio.sleep(0.3)  # the handler waits for c20; its process records that within a tick (0.125 s)
+        await asyncio.to_thread(first.kill)
+        for i in range(20, 40):
+            sock.send(f"c{i}")
+        await until(lambda: len(got) >= 40)
+        await asyncio.wait_for(sock.drain(), 10)
+        sock.destroy()
+        return {"got": got, "resets": resets, "opened": opened}
+
+    try:
+        result = run(main)
+    finally:
+        first.kill()
+        second.stop()
+    assert result["opened"][0] == first.url and result["opened"][-1] == second.url
+    assert result["got"] == [f"ec{i}" for i in range(40)]
+    assert result["resets"] == []
+    messages, handler_runs = one_session(sync_redis, prefix, 40)
+    assert messages == [f"c{i}" for i in range(40)]
+    assert handler_runs == 2
+
+
+def test_a_redis_restart_without_persistence_resets_the_session(redis_server: RedisServer, prefix: str) -> None:
+    """Redis restarts and every session is gone: the client is told (a SessionReset), then works in a new session"""
+
+    async def main() -> dict[str, Any]:
+        inbox: list[str] = []
+
+        async def handler(session: Session) -> None:
+            async for message in session:
+                inbox.append(str(message))
+
+        resets: list[heartsock.SessionReset] = []
+        store = RedisStore(redis_server.url, prefix=prefix, lease=0.5)
+        async with serve(handler, "127.0.0.1", 0, resume=True, store=store) as srv:
+            url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+            sock = heartsock.Socket(
+                url, resume=True, backoff="fixed", reconnect_time=0.05, reconnect_count=-1, reset_cb=resets.append
+            )
+            await sock.wait_open(10)
+            sock.send("before")
+            await asyncio.wait_for(sock.drain(), 10)
+            await asyncio.to_thread(redis_server.restart)
+            await until(lambda: resets)
+            sock.send("after")
+            await asyncio.wait_for(sock.drain(), 10)
+            await until(lambda: len(inbox) == 2)
+            sock.destroy()
+        await store.aclose()
+        return {"resets": resets, "inbox": inbox}
+
+    result = run(main)
+    (reset,) = result["resets"]
+    assert reset.old_session != reset.new_session and reset.missing is None
+    assert result["inbox"] == ["before", "after"]
