@@ -11,7 +11,7 @@ ratios between runs made next to each other, so they are not the ratios of the m
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 Steps = dict[str, dict[int, dict[str, Any]]]  # variant → round → step
@@ -233,8 +233,8 @@ def _many(pages: list[Steps]) -> dict[str, Any]:
 
 def _sessions(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """heartsock with ``resume=True`` against without: rates, echo, and the frame bytes the
-    session servers counted (``ack_share``: acks' share of all bytes with sessions;
-    ``overhead``: all bytes with sessions over all bytes without, minus 1)."""
+    session servers counted (``ack_share``: acks' share of all bytes with sessions, per
+    benchmark; ``overhead``: all bytes with sessions over all bytes without, minus 1)."""
     out: dict[str, Any] = {}
     for what in ("send", "recv"):
         s = by_variant(steps, f"session_{what}")
@@ -248,15 +248,15 @@ def _sessions(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for q, p in (("p50_ms", 0.5), ("p99_ms", 0.99)):
         out[f"echo_{q}"] = {v: _r(quantile(ts, p), 4) for v, ts in rtts.items()}
-    wire: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    wire: dict[str, Counter[str]] = defaultdict(Counter)  # "variant what" → frame bytes
     for st in steps:
         if st["id"].startswith("session_") and "wire" in st and not st.get("error"):
-            for k, n in st["wire"].items():
-                wire[st["variant"]][k] += n
-    total = {v: w["in"] + w["out"] for v, w in wire.items()}
-    if total.get("resume"):
-        out["ack_share"] = _r((wire["resume"]["ack_in"] + wire["resume"]["ack_out"]) / total["resume"], 4)
-    if total.get("resume") and total.get("plain"):
-        out["overhead"] = _r(total["resume"] / total["plain"] - 1, 4)
-    out["wire_bytes"] = total
+            wire[f"{st['variant']} {st['id'][8:]}"].update(st["wire"])
+    total = {k: w["in"] + w["out"] for k, w in wire.items()}
+    out["ack_share"] = {
+        k.split()[1]: _r((w["ack_in"] + w["ack_out"]) / total[k], 4) for k, w in wire.items() if k.startswith("resume")
+    }
+    out["wire_bytes"] = {v: sum(n for k, n in total.items() if k.startswith(v)) for v in ("plain", "resume")}
+    if out["wire_bytes"]["plain"]:
+        out["overhead"] = _r(out["wire_bytes"]["resume"] / out["wire_bytes"]["plain"] - 1, 4)
     return out
