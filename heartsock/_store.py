@@ -94,6 +94,14 @@ class SessionStore(ABC):
     :meth:`configure` is called once, by ``serve()``/``asgi()``, before anything else.
     Every other method takes a session id; after the session ended or expired, the
     reads return ``None``/empty results and the writes report that it is gone.
+    :class:`~heartsock.server.RedisStore` implements it; the interface (and its types,
+    in ``heartsock._store``) may still change before heartsock 1.0.
+
+    Attributes:
+        session_ttl: seconds a session lives without a connection.
+        replay_limit: server → client messages kept per session.
+        inbound_limit: unread client → server messages a session may hold.
+        lease: seconds a handler's lease lasts without renewal.
     """
 
     session_ttl: float = 60.0

@@ -188,6 +188,12 @@ class RedisStore(SessionStore):
     Raises:
         ConfigError: the ``redis`` package is missing (``pip install 'heartsock[redis]'``),
             or a bad setting.
+
+    Attributes:
+        url: the Redis URL.
+        prefix: the prefix of every key.
+        lease: seconds a handler's lease lasts without renewal.
+        redis: the ``redis.asyncio.Redis`` client (its connection pool).
     """
 
     def __init__(self, url: str, *, prefix: str = "heartsock:", lease: float = 5.0, **options: Any) -> None:
