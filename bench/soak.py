@@ -565,12 +565,15 @@ async def phase_flood(demo: Demo, plan: Plan) -> dict[str, Any]:
     task = asyncio.create_task(drain())
     sent = 0
     error = ""
+    blocked = False
     try:
         while time.monotonic() - t0 < plan.flood_s and eof_at is None:
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), max(0.1, plan.flood_s - (time.monotonic() - t0)))
             sent += 64
-    except (TimeoutError, ConnectionError) as exc:
+    except TimeoutError:
+        blocked = True  # the server stopped reading us: TCP flow control held the flood back
+    except ConnectionError as exc:
         error = type(exc).__name__
     writer.close()
     with contextlib.suppress(Exception):
@@ -581,16 +584,17 @@ async def phase_flood(demo: Demo, plan: Plan) -> dict[str, Any]:
         "mb_sent": round(sent * 1030 / 1e6, 1),
         "mb_echoed": round(received / 1e6, 1),
         "closed_by_server_after_s": round(eof_at, 2) if eof_at is not None and eof_at < plan.flood_s else None,
+        "blocked_by_backpressure_at_end": blocked,
         "writer_error": error or None,
     }
 
 
 async def phase_stuck(demo: Demo, plan: Plan) -> dict[str, Any]:
-    stuck: list[socket.socket] = []
+    stuck: dict[str, socket.socket] = {}
     for path in ("/ws/chat", "/ws/feed"):
         sock = await raw_socket(demo.host, demo.port, rcvbuf=4096)
         await raw_upgrade(sock, demo.host, demo.port, path)
-        stuck.append(sock)  # never read from again
+        stuck[path] = sock  # never read from again
     sent = 0
     t0 = time.monotonic()
     async with ws_connect(demo, "/ws/chat") as chatter:
@@ -607,18 +611,21 @@ async def phase_stuck(demo: Demo, plan: Plan) -> dict[str, Any]:
             await asyncio.sleep(0.02)
         task.cancel()
     # Did the server close the stuck client? Read what is buffered: an EOF behind it says so.
-    closed = 0
+    closed: dict[str, bool] = {}
     loop = asyncio.get_running_loop()
-    for sock in stuck:
+    for path, sock in stuck.items():
+        closed[path] = False
         try:
             async with asyncio.timeout(3):
                 while await loop.sock_recv(sock, 1 << 16):
                     pass
-            closed += 1
-        except (TimeoutError, ConnectionError):
+            closed[path] = True
+        except TimeoutError:
             pass
+        except ConnectionError:
+            closed[path] = True  # reset by the server
         sock.close()
-    return {"chat_messages_sent": sent, "chat_message_bytes": 16_000, "stuck_closed_by_server": f"{closed}/2"}
+    return {"chat_messages_sent": sent, "chat_message_bytes": 16_000, "stuck_closed_by_server": closed}
 
 
 async def phase_echo(demo: Demo, plan: Plan) -> dict[str, Any]:
