@@ -788,6 +788,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 "name": phase.name,
                 "title": phase.title,
                 "seconds": round(t1 - t0, 2),
+                "load_average_1min": round(os.getloadavg()[0], 2),
                 "rss_mib": {
                     "baseline": round(baseline, 1),
                     "before": None if before is None else round(before, 1),
