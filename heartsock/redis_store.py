@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,7 +68,7 @@ return seq
 # KEYS: meta, out. ARGV: seq.
 _ACK_OUT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local seq = tonumber(ARGV[1])
+local seq = math.min(tonumber(ARGV[1]), tonumber(redis.call('HGET', KEYS[1], 'out_seq') or '0'))
 local acked = tonumber(redis.call('HGET', KEYS[1], 'out_ack') or '0')
 if seq <= acked then return 1 end
 redis.call('HSET', KEYS[1], 'out_ack', seq)
@@ -116,7 +117,7 @@ _ATTACH = (
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-local ack = tonumber(ARGV[1])
+local ack = math.min(tonumber(ARGV[1]), tonumber(redis.call('HGET', KEYS[1], 'out_seq') or '0'))
 local acked = tonumber(redis.call('HGET', KEYS[1], 'out_ack') or '0')
 if ack > acked then
   redis.call('HSET', KEYS[1], 'out_ack', ack)
@@ -161,6 +162,7 @@ redis.call('PEXPIRE', KEYS[4], ARGV[2])
 return 1
 """
 
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{24}")  # secrets.token_urlsafe(18)
 _LINGER_MS = 10_000  # how long an ended session's last messages stay readable
 _BLOCK_MS = 250  # the longest one blocking XREAD waits before it reads again
 
@@ -256,6 +258,8 @@ class RedisStore(SessionStore):
 
     async def find(self, session_id: str, origin: str | None) -> StoredSession | None:
         """The session, if it exists and was created from ``origin``."""
+        if not _SESSION_ID.fullmatch(session_id):
+            return None  # not an id this store made (and never a key name a client chose)
         meta, out = self._keys(session_id, "meta", "out")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hmget(meta, ["origin", "in_ack", "out_seq", "in_read", "epoch"])
@@ -398,15 +402,15 @@ class _Multiplexer:
 
     async def _loop(self) -> None:
         while self.waiters:
-            merged: dict[str, tuple[int, int]] = {}
-            for streams, _ in self.waiters.values():
-                for key, pos in streams.items():
-                    position = _position(pos)
-                    merged[key] = min(merged.get(key, position), position)
             try:
                 if self.reader is None:
                     self.reader = self.connect()
                     self.reader_id = int(await self.reader.client_id())
+                merged: dict[str, tuple[int, int]] = {}
+                for streams, _ in self.waiters.values():
+                    for key, pos in streams.items():
+                        position = _position(pos)
+                        merged[key] = min(merged.get(key, position), position)
                 self.covered = merged
                 reply = await self.reader.xread(
                     {key: f"{ms}-{seq}" for key, (ms, seq) in merged.items()}, count=256, block=_BLOCK_MS

@@ -86,6 +86,7 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             assert len(sid) == 24 and sid != await store.create("http://a.test")
             assert await store.find(sid, "http://b.test") is None  # bound to its Origin
             assert await store.find("no-such-session", "http://a.test") is None
+            assert await store.find(sid[:20] + "}:in", "http://a.test") is None  # never a key a client chose
             assert [await store.append_out(sid, m) for m in ("a", b"\x00b", "c", "d")] == [1, 2, 3, 4]
             found = await store.find(sid, "http://a.test")
             assert found is not None and (found.out_seq, found.out_first) == (4, 2)  # "a" fell off (limit 3)
@@ -118,6 +119,9 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             # a connection attaches: acknowledged up to the client's ack, announced on the control stream
             attached = await store.attach(sid, 4)
             assert attached is not None and attached[:2] == (1, 3)
+            await store.ack_out(sid, 10**9)  # an ack beyond what was sent counts as all of it
+            info = await store.info(sid)
+            assert info is not None and info["out_ack"] == info["out_seq"] == 4
             # the end: announced with the last sequence number, then the session is gone
             await store.end(sid, "the client destroyed its socket")
             _, controls = await store.read(sid, "out", 4, "0", None)
