@@ -142,7 +142,12 @@ def test_follower_state_and_events_follow_the_leader() -> None:
     rts[0].advance(1.0)
     net.opened(net.last_id)
     hub.pump()
-    assert states == [("CONNECTING", "OPEN"), ("OPEN", "RECONNECTING"), ("RECONNECTING", "CONNECTING"), ("CONNECTING", "OPEN")]
+    assert states == [
+        ("CONNECTING", "OPEN"),
+        ("OPEN", "RECONNECTING"),
+        ("RECONNECTING", "CONNECTING"),
+        ("CONNECTING", "OPEN"),
+    ]
     assert socks[1].stats().connections == 2 and socks[1].ready_state == 1
 
 
