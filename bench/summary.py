@@ -240,6 +240,8 @@ def _sessions(steps: list[dict[str, Any]]) -> dict[str, Any]:
         s = by_variant(steps, f"session_{what}")
         rate = per_round(s, lambda x: x["result"]["n"] / x["result"]["ms"] * 1000)
         metric(out, f"{what}_msgs_per_s", rate, 0, ("plain",))
+    recv = by_variant(steps, "session_recv")
+    out["lost"] = {v: max(x["result"]["sent"] - x["result"]["n"] for x in rs.values()) for v, rs in recv.items()}
     out["in_order"] = {
         v: all(x["result"]["in_order"] for x in rs.values()) for v, rs in by_variant(steps, "session_send").items()
     }

@@ -283,7 +283,7 @@ async def session(variant: str, urls: dict[str, str], what: str, n: int, size: i
     if resume:
         await sock.drain()  # every message acknowledged: the acks are counted too
     sock.destroy()
-    out = {"n": n if what == "send" else count[0], "ms": t1 - t0, "rtts": rtts}
+    out = {"n": n if what == "send" else count[0], "sent": n, "ms": t1 - t0, "rtts": rtts}
     return {**out, **_server(msg)} if what == "send" else out
 
 

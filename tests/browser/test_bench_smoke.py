@@ -46,7 +46,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
             assert s[b][f"{unit}_vs_bare_min"]["heartsock"] <= ratio <= s[b][f"{unit}_vs_bare_max"]["heartsock"]
     assert set(s["send"]["in_order"].values()) == {True} and s["send"]["call_us_vs_bare"]["heartsock"] > 0
     sessions = s["sessions"]
-    assert sessions["in_order"] == {"plain": True, "resume": True}
+    assert sessions["in_order"] == {"plain": True, "resume": True} and sessions["lost"] == {"plain": 0, "resume": 0}
     assert sessions["send_msgs_per_s_vs_plain"]["resume"] > 0 and sessions["recv_msgs_per_s_vs_plain"]["resume"] > 0
     assert set(sessions["echo_p50_ms"]) == {"plain", "resume"}
     assert set(sessions["ack_share"]) == {"send", "recv", "echo"} and sessions["overhead"] > 0
