@@ -5,7 +5,7 @@ README's performance section from ``bench/summary.json``; ``python -m bench.repo
 renders them again without running; ``python -m bench --smoke`` checks in seconds that
 everything runs. Modules: :mod:`bench.run` (pages and plan), :mod:`bench.servers`,
 :mod:`bench.summary` (raw results → summary), :mod:`bench.report` (summary → text),
-:mod:`bench.storm` (the simulated reconnect storm), :mod:`bench.cpu`.
+:mod:`bench.storm` (the simulated reconnect storm).
 
 ``make soak`` (``python -m bench.soak``) is apart: the demo server under hostile load
 (:mod:`bench.soak`), its results in ``bench/soak.json`` rendered into the README's
