@@ -78,6 +78,8 @@ __all__ = [
 
 log = logging.getLogger("heartsock")
 
+MAX_TABS = 4096
+"""The most follower tabs a leader keeps count of."""
 IN_FLIGHT = 1024
 """Sends a follower may have posted to an open leader and not yet seen taken, beyond ``max_queue``."""
 
@@ -235,6 +237,12 @@ class FollowerMachine(Machine):
             )
         return False
 
+    @property
+    def queued(self) -> int:
+        """This tab's sends not done with: queued, not yet taken by the leader, or (with a
+        session) not yet acknowledged by the server."""
+        return len(self._queue) + self.link.pending
+
     def take_queue(self, now: float) -> tuple[list[Data], int]:
         """Empty the offline queue: the messages still in time, and how many expired."""
         return self._queue.take(now)
@@ -317,6 +325,7 @@ class SharedLink:
         self.closed = False
         self._k = 0  # this tab's sends, numbered
         self._unconfirmed: deque[tuple[int, Data, float | None, Hashable | None]] = deque()
+        self._mine: deque[int] = deque()  # with a session: the seqs of this tab's sends, not acknowledged
         self.replica: ClientSession | None = ClientSession() if options.resume else None
         self.driver: Driver = FollowerDriver(options, runtime, listeners, self)
         self.reason: str | None = None
@@ -330,6 +339,11 @@ class SharedLink:
             bus.post([JOIN, self.tab])
 
     # ---- what the socket asks --------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """A follower's sends posted and not yet taken by the leader (or not yet acknowledged, with a session)."""
+        return len(self._unconfirmed) + len(self._mine)
+
     @property
     def is_leader(self) -> bool:
         """Whether this tab holds the underlying WebSocket."""
@@ -443,6 +457,7 @@ class SharedLink:
         if self.replica is not None and new.machine.session is not None:
             new.machine.session = self.replica
         queued, expired = follower.take_queue(now)
+        self._mine.clear()  # from now on this tab's session holds them
         follower.events.clear()
         old.close()
         self.leader = self.tab
@@ -476,15 +491,16 @@ class SharedLink:
             k, data, meta = message[2], message[3], message[4]
             if not isinstance(k, int) or not isinstance(data, (str, bytes)):
                 raise ValueError("a send needs an int k and str or bytes data")
-            self.followers.add(sender)
+            self._count(sender)
             ttl, key = _meta(meta)
             self._take(sender, k, data, ttl, key)
             self.driver.run()
         elif kind == JOIN:
-            self.followers.add(sender)
+            self._count(sender)
             self._announce()
         elif kind == LEAVE:
             self.followers.discard(sender)
+            self._announce()
         elif kind == COMMAND:
             what = message[2]
             machine, now = self.driver.machine, self.driver.clock()
@@ -494,6 +510,10 @@ class SharedLink:
                 elif what == "reconnect":
                     machine.reconnect(now)
             self.driver.run()
+
+    def _count(self, tab: str) -> None:
+        if len(self.followers) < MAX_TABS:
+            self.followers.add(tab)
 
     def _take(
         self,
@@ -628,9 +648,18 @@ class SharedLink:
                 if seq > self.replica.out_seq:
                     self.replica.out_seq = seq - 1
                     self.replica.push(data)
+                if who == self.tab:
+                    self._mine.append(seq)
+            if who == self.tab and self.replica is not None:
+                driver.inbox.notify()
         elif kind == ACK:
             if self.replica is not None and isinstance(message[2], int):
                 self.replica.acknowledged(message[2], 0.0)
+                mine = self._mine
+                if mine and mine[0] <= message[2]:
+                    while mine and mine[0] <= message[2]:
+                        mine.popleft()
+                    driver.inbox.notify()
         elif kind == REFUSED:
             if message[2] == self.tab and isinstance(message[3], int):
                 self._confirm(message[3])
@@ -645,8 +674,10 @@ class SharedLink:
 
     def _confirm(self, k: int) -> None:
         unconfirmed = self._unconfirmed
-        while unconfirmed and unconfirmed[0][0] <= k:
-            unconfirmed.popleft()
+        if unconfirmed and unconfirmed[0][0] <= k:
+            while unconfirmed and unconfirmed[0][0] <= k:
+                unconfirmed.popleft()
+            self.driver.inbox.notify()  # drain() waits on queued
 
     def _hello(self, follower: FollowerMachine, sender: str, message: Sequence[Any]) -> None:
         info = json.loads(message[2])
@@ -669,6 +700,10 @@ class SharedLink:
                 replica.id, replica.out_seq = str(sid), int(out_seq)
                 replica.acked, replica.in_seq = int(acked), int(in_seq)
                 replica.outbox.extend(zip((int(s) for s in seqs), payloads, strict=True))
+                if self.replica.id and replica.id != self.replica.id:
+                    self._mine.clear()  # a new session renumbered everything: nothing left to wait for
+                else:
+                    self._mine = deque(seq for seq in self._mine if seq > replica.acked)
                 self.replica = replica
         if new_leader:
             if self._bus is not None:

@@ -300,3 +300,35 @@ def test_malformed_bus_messages_are_ignored() -> None:
     rts[0].net.message(rts[0].net.last_id, "fine")
     hub.pump()
     assert got[1] == ["fine"] and socks[1].state is State.OPEN
+
+
+def test_a_followers_queued_counts_its_sends_until_the_server_acknowledges_them() -> None:
+    hub = Hub()
+    rts, socks, _ = tabs(hub, 3, resume=True)
+    hub.pump()
+    net = rts[0].net
+    sid = net.last_id
+    net.opened(sid, SUBPROTOCOL)
+    net.message(sid, welcome_frame("S" * 24, 0, False, 0))
+    hub.pump()
+    socks[0].send("l1")
+    socks[1].send("f1")
+    socks[1].send("f2")
+    assert socks[1].queued == 2  # posted, not yet taken
+    hub.pump()
+    assert socks[1].queued == 2  # taken and numbered 2 and 3, not acknowledged
+    net.message(sid, "a2")
+    hub.pump()
+    assert socks[1].queued == 1 and socks[2].queued == 0
+    net.message(sid, "a3")
+    hub.pump()
+    assert socks[1].queued == 0
+
+
+def test_the_tab_count_follows_joins_and_leaves() -> None:
+    hub = Hub()
+    _, socks, _ = open_plain(hub, 3)
+    assert [s.tabs for s in socks] == [3, 3, 3]
+    socks[2].destroy()
+    hub.pump()
+    assert [s.tabs for s in socks[:2]] == [2, 2]
