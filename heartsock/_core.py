@@ -273,6 +273,22 @@ class Machine(SessionInputs, ReconnectDecisions):
             elif hb.received(data, now):
                 self.events.append(data)
 
+    def plain_messages(self, socket_id: int, now: float) -> bool:
+        """Whether messages on ``socket_id`` are, now, the user's and nothing else; if so, note proof of life.
+
+        True on the open connection with no session, no heartbeat awaiting its reply and
+        no ``pong_msg``: :meth:`socket_message` would only note ``now`` and queue each as
+        is. So a caller may deliver a batch of them itself, without queueing each here,
+        for as long as no input leaves an action or an event (every input that ends this
+        does: a send, a timer's heartbeat, a close, ``create()``, ``destroy()``).
+        """
+        if self.session is None and socket_id == self.socket_id and self.state is State.OPEN:
+            hb = self.heartbeat
+            if hb.ping_sent_at is None and hb.pong_matcher is None:
+                hb.last_rx = now
+                return True
+        return False
+
     def socket_error(self, socket_id: int, now: float) -> None:
         """The browser reported an error on ``socket_id`` (a close event follows)."""
         if socket_id != self.socket_id:

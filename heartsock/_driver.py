@@ -252,10 +252,11 @@ class Driver:
     def on_messages(self, socket_id: int, batch: list[Data]) -> None:
         """Socket ``socket_id`` received every message of ``batch``, in order (the browser's batches).
 
-        Each goes to the core as in :meth:`on_message`, all stamped with one ``now``. While
-        the core stays quiet — each message is queued as is, and the callbacks leave no
-        event or action behind — they are delivered one after the other without the
-        general loop; anything else goes through :meth:`run` before the next message. So a
+        The same as :meth:`on_message` for each, all stamped with one ``now``, with the
+        common case hoisted: while the core says the messages are plain
+        (:meth:`~heartsock._core.Machine.plain_messages`) and the callbacks leave no event
+        or action behind, each goes straight to the listeners and the receive buffer.
+        Anything else goes through the core and :meth:`run` before the next message, so a
         callback that destroys the socket, or replaces its connection, sees no further
         message of this batch delivered (the core ignores a stale socket id).
         """
@@ -263,8 +264,6 @@ class Driver:
         self.size_in += sum(map(len, batch))
         machine = self.machine
         events = machine.events
-        hb = machine.heartbeat
-        socket_message = machine.socket_message
         emit = self.listeners.emit
         inbox = self.inbox
         now = self.clock()
@@ -273,8 +272,8 @@ class Driver:
         while i < count:
             data = batch[i]
             i += 1
-            if self._busy or events or machine.actions or hb.ping_sent_at is not None:
-                socket_message(socket_id, data, now)
+            if self._busy or events or machine.actions or not machine.plain_messages(socket_id, now):
+                machine.socket_message(socket_id, data, now)
                 if not self._busy:
                     self.run()
                     now = self.clock()
@@ -282,15 +281,10 @@ class Driver:
             self._busy = True
             try:
                 while True:
-                    socket_message(socket_id, data, now)
-                    if events:
-                        if len(events) > 1 or events[0] is not data:  # the core had more to say
-                            break
-                        events.popleft()
-                        emit("message", data)
-                        if inbox.enabled:
-                            inbox.put(data)
-                    if i == count or events or machine.actions or hb.ping_sent_at is not None:
+                    emit("message", data)
+                    if inbox.enabled:
+                        inbox.put(data)
+                    if i == count or events or machine.actions:
                         break
                     data = batch[i]
                     i += 1
