@@ -2,10 +2,12 @@
 
 Rules:
 
-1. Every ``create_proxy`` is paired with a ``destroy()``. A WebSocket's four handler
-   proxies are made when it opens and destroyed when it retires (closed by the browser,
-   or abandoned by heartsock). Timers and browser-hint listeners are the page's, shared by
-   every socket (``heartsock._page``).
+1. Every ``create_proxy`` is paired with a ``destroy()``. A WebSocket's events reach
+   Python through the page's batcher (``heartsock._page.PageInlet``: a few lines of
+   JavaScript and two proxies for the whole page), as do timers and browser-hint
+   listeners, all shared by every socket. Where the page cannot make JavaScript (a CSP
+   without ``'unsafe-eval'``), a WebSocket gets four handler proxies of its own, made when
+   it opens and destroyed when it retires (closed by the browser, or abandoned by heartsock).
 2. A proxy is never destroyed while it is running: when a release happens inside a
    heartsock entry point (a handler, the timer), the proxies wait in a graveyard that a
    ``setTimeout(…, 0)`` once-callable empties right after.
@@ -14,7 +16,8 @@ Rules:
 4. Every entry point from JavaScript catches exceptions and reports them (see
    :meth:`BrowserRuntime.report`): nothing escapes into the browser's event dispatch.
 5. Binary data crosses the FFI in one copy each way (``Uint8Array.assign`` /
-   ``ArrayBuffer.to_bytes()``), never byte by byte.
+   ``ArrayBuffer.to_bytes()``), never byte by byte; a batch's binary messages cross
+   together, in one buffer.
 
 Nothing here imports ``js`` or ``pyodide`` at module import time, so ``import heartsock``
 works on CPython; :func:`browser_runtime` raises :class:`~heartsock.UnsupportedError`

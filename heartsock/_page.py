@@ -1,10 +1,13 @@
-"""One scheduler per page (or worker): every socket's timer on one ``setTimeout``, one set of listeners.
+"""One scheduler per page (or worker): every socket's timer on one ``setTimeout``, one set of listeners, one inlet.
 
 Two hundred heartbeating sockets with a timer each cost two hundred timer tasks a beat on
 the page's main thread. Here every heartsock timer of the page lives in one heap of
 deadlines, and one JavaScript ``setTimeout`` is armed for the earliest; the browser hints
 (``online``, ``offline``, ``pageshow``, ``visibilitychange``) are listened to once and fanned
-out to every live socket.
+out to every live socket. Received messages come in through the page's inlet
+(:class:`PageInlet`): a few lines of JavaScript queue them and hand each batch to Python
+in one call, so a backlog no longer costs one crossing from JavaScript into Python per
+message.
 
 Rules:
 
@@ -15,6 +18,8 @@ Rules:
    deadline is the page's earliest. The heap is rebuilt when stale entries outnumber
    live ones by far.
 3. One timer's callback that raises is reported and does not stop the others.
+4. The timeout first takes what the inlet has queued: a reply waiting in JavaScript
+   counts before a heartbeat deadline is judged.
 """
 
 from __future__ import annotations
