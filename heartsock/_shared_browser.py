@@ -12,7 +12,10 @@ Rules:
    ``Uint8Array``\\s: binary data is copied once out of Python (as ``WebSocket.send``
    does), then once by the channel's structured clone, then once into each receiving
    tab's Python; never encoded as text.
-4. Proxies follow heartsock's rules (``heartsock._browser``): each made here is counted
+4. Posts are batched: what one task posts goes out as one ``postMessage`` (an ``Array``
+   of messages) from a microtask at the end of the task, in order. A burst of relayed
+   messages costs one structured clone and one cross-process hop, not one per message.
+5. Proxies follow heartsock's rules (``heartsock._browser``): each made here is counted
    and destroyed, never while it runs; every JavaScript entry point reports what it raises.
 """
 
@@ -80,6 +83,9 @@ class BrowserBus:
         self._sink = sink
         self._closed = False
         self._release: Any = None  # resolves the promise that holds the lock
+        self._pending: list[Any] = []  # this task's posts, as JavaScript arrays
+        self._scheduled = False  # a microtask will flush them
+        self._flush_proxy = _browser._proxy(self._flush)
         self._channel = js.BroadcastChannel.new(f"heartsock:{name}")
         self._on_message = _browser._proxy(self._message, entry=False)
         self._channel.onmessage = self._on_message
@@ -92,15 +98,33 @@ class BrowserBus:
         request.then(self._settled, self._settled)
 
     def post(self, message: Sequence[Any]) -> None:
-        """Post ``message`` to the other tabs."""
-        if not self._closed:
-            self._channel.postMessage(_browser._js().Array.of(*[_to_js(item) for item in message]))
+        """Post ``message`` to the other tabs (at the end of this task, with the task's other posts)."""
+        if self._closed:
+            return
+        js = _browser._js()
+        self._pending.append(js.Array.of(*[_to_js(item) for item in message]))
+        if not self._scheduled:
+            self._scheduled = True
+            js.queueMicrotask(self._flush_proxy)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        if pending:
+            self._channel.postMessage(_browser._js().Array.of(*pending))
+        if self._closed:
+            _browser.release([self._flush_proxy])
 
     def close(self) -> None:
         """Close the channel; give the lock back, or leave its queue."""
         if self._closed:
             return
+        pending, self._pending = self._pending, []
+        if pending:
+            self._channel.postMessage(_browser._js().Array.of(*pending))  # the last words (a leave)
         self._closed = True
+        if not self._scheduled:  # else the pending microtask releases its proxy when it runs
+            _browser.release([self._flush_proxy])
         self._channel.onmessage = None
         self._channel.close()
         _browser.release([self._on_message])
@@ -114,10 +138,18 @@ class BrowserBus:
         # A JavaScript entry point, on the hot path of every relayed message.
         _browser._depth += 1
         try:
-            data = event.data
-            items = [_from_js(item) for item in data] if not isinstance(data, str) else []
-            if items:
-                self._sink.on_bus(items)
+            batch = event.data
+            if isinstance(batch, str) or batch is None:
+                return  # no heartsock tab posts that
+            for message in batch:
+                if self._closed:
+                    return
+                try:
+                    items = [_from_js(item) for item in message] if not isinstance(message, str) else []
+                except TypeError:  # not an array: no heartsock tab posts that
+                    continue
+                if items:
+                    self._sink.on_bus(items)
         except Exception as exc:
             _browser.report(exc, "heartsock: error in a shared socket's channel handler")
         finally:
