@@ -25,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -37,6 +38,8 @@ from .wire import Data
 __all__ = ["INLET", "PAGE", "PageInlet", "PageTimer", "PageWatch", "Route"]
 
 _MAX_TIMEOUT_MS = 2**31 - 1  # setTimeout's largest delay
+
+log = logging.getLogger("heartsock")
 
 
 class PageClock:
@@ -294,6 +297,7 @@ class PageInlet:
         self.routes: dict[int, tuple[Route, int]] = {}
         self._users = 0  # transports not closed
         self._next_key = 0
+        self._factory: Any = None  # the batcher's JavaScript function; False where it cannot be made
         self._api: Any = None
         self._proxies: list[Any] = []
         self._delivering = False
@@ -302,8 +306,14 @@ class PageInlet:
 
     @property
     def available(self) -> bool:
-        """Whether JavaScript can be made here (``Function``; a CSP without 'unsafe-eval' forbids it)."""
-        return getattr(_browser._js(), "Function", None) is not None
+        """Whether the batcher can be made here (a CSP without ``'unsafe-eval'`` forbids ``new Function``)."""
+        if self._factory is None:
+            try:
+                self._factory = _browser._js().Function.new("deliver", "signal", _INLET_JS)
+            except Exception:  # EvalError under such a CSP; no Function at all in a stub
+                log.debug("heartsock: no JavaScript batcher here; one handler call per message", exc_info=True)
+                self._factory = False
+        return self._factory is not False
 
     def register(self) -> None:
         """A transport was made."""
@@ -322,7 +332,7 @@ class PageInlet:
     def attach(self, ws: Any, route: Route, socket_id: int) -> int:
         """Route ``ws``'s events to ``route`` as ``socket_id``; return its key."""
         if self._api is None:
-            factory = _browser._js().Function.new("deliver", "signal", _INLET_JS)
+            factory = self._factory
             self._proxies = [_browser._proxy(self._deliver, entry=False), _browser._proxy(self._signal)]
             self._api = factory(*self._proxies)
         self._next_key += 1

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import heartsock
-from heartsock import _browser
+from heartsock import _browser, _page
 from heartsock._browser import BrowserRuntime
 
 
@@ -125,6 +125,7 @@ def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StubJs, list[StubPro
     monkeypatch.setitem(sys.modules, "pyodide", pyodide)
     monkeypatch.setitem(sys.modules, "pyodide.ffi", ffi)
     monkeypatch.delitem(sys.modules, "pyscript", raising=False)
+    monkeypatch.setattr(_page.INLET, "_factory", None)  # whether the batcher can be made: asked of this stub
     baseline = _browser._live_proxies
     yield js, proxies
     assert _browser._graveyard == [] and _browser._depth == 0
@@ -566,3 +567,24 @@ def test_the_page_proxies_are_two_and_go_with_the_last_socket(batched: tuple[Stu
     again = heartsock.Socket("ws://127.0.0.1:9/x", runtime=BrowserRuntime())  # a new batcher for the next one
     assert len(js.inlets) == 2 and not js.inlets[1].closed
     again.destroy()
+
+
+def test_where_javascript_cannot_be_made_each_socket_gets_its_own_handlers(
+    stub: tuple[StubJs, list[StubProxy]],
+) -> None:
+    """new Function throws (a CSP without 'unsafe-eval'): the socket works on four handler proxies of its own"""
+    js, proxies = stub
+
+    def refuse(*args: str) -> None:
+        raise RuntimeError("EvalError: Refused to evaluate a string as JavaScript")
+
+    js.Function = types.SimpleNamespace(new=refuse)  # type: ignore[attr-defined]
+    got: list[Any] = []
+    sock = heartsock.Socket("ws://127.0.0.1:9/x", runtime=BrowserRuntime(), message_cb=got.append)
+    ws = js.sockets[0]
+    assert isinstance(ws.onmessage, StubProxy) and js.inlets == []
+    ws.onopen(None)
+    ws.onmessage(message("direct"))  # no task needed: one call per message
+    assert got == ["direct"] and js.errors == []
+    sock.destroy()
+    assert live(proxies) == []
