@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import signal
 import ssl
 import sys
+from pathlib import Path
+from typing import Any
 
 from devtools.static import MissingAssets, check_assets
-from heartsock.server import Heartbeat
 from heartsock.wire import DEFAULT_HEART_TIME
 
-from .app import MAX_SIZE, DemoServer
+from .app import MAX_SIZE, WWW, DemoServer
 from .gate import is_loopback_name, normalize_origin
+from .listener import Limits
+
+log = logging.getLogger("demo")
 
 ORIGIN_HELP = """\
 Browser pages may open WebSockets here when they come from this machine's loopback
@@ -54,8 +59,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--silence-timeout",
         type=float,
         default=30.0,
-        help="close connections silent this long, after a probe (default 30; keep it above the clients' "
-        f"heart_time + pong_timeout, {DEFAULT_HEART_TIME:g} + {DEFAULT_HEART_TIME:g} s by default)",
+        help="probe every WebSocket with a Ping this often, in seconds, and abort one that does not answer "
+        f"within 5 s (default 30; keep it above the clients' heart_time, {DEFAULT_HEART_TIME:g} s by default)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=Limits.max_connections,
+        help=f"open connections at most; more are answered 503 (default {Limits.max_connections})",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Limits.header_timeout,
+        help=f"seconds a client has to send a request line and headers (default {Limits.header_timeout:g})",
     )
     parser.add_argument(
         "--allow-origin",
@@ -68,13 +85,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'null' for file:// pages), and ORIGIN's host in Host headers; repeatable. "
         "Loopback origins need no flag (see below)",
     )
+    parser.add_argument("--www", type=Path, default=WWW, help="the directory served at / (default: www/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every control and connection")
     args = parser.parse_args(argv)
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
+    if args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
+    if not (args.header_timeout > 0 and args.silence_timeout > 0 and args.tick_period > 0):
+        parser.error("--header-timeout, --silence-timeout and --tick-period must be positive")
     return args
+
+
+def _file_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` + headroom; return the connections it allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + 64
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < need:
+        allowed = max(1, soft - 64)
+        log.warning("only %d open files allowed: serving at most %d connections", soft, allowed)
+        return allowed
+    return wanted
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's handler, but one line (no traceback) when accept() fails (EMFILE…)."""
+    exception = context.get("exception")
+    if isinstance(exception, OSError) and "accept" in str(context.get("message", "")):
+        log.warning("%s: %s", context.get("message"), exception)
+        return
+    loop.default_exception_handler(context)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -82,18 +131,27 @@ async def run(args: argparse.Namespace) -> None:
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile, args.keyfile)
+    limits = Limits(
+        max_connections=_file_limit(args.max_connections),
+        header_timeout=args.header_timeout,
+        ping_interval=args.silence_timeout,
+        ping_timeout=5.0,
+        max_size=args.max_size,
+    )
     server = DemoServer(
         args.host,
         args.port,
         ssl_context=context,
         max_size=args.max_size,
-        heartbeat=Heartbeat(timeout=args.silence_timeout, probe_timeout=5.0),
         tick_period=args.tick_period,
+        www=args.www,
         extra_origins=tuple(args.allow_origin),
+        limits=limits,
     )
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_accept_errors)
     await server.start()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     url = server.url
@@ -116,8 +174,9 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    # websockets logs every HTTP response ("connection rejected (200 OK)"); keep it quiet.
-    logging.getLogger("websockets").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    # uvicorn's per-connection lines ("WebSocket /ws/echo [accepted]") only with -v.
+    for name in ("uvicorn", "websockets"):
+        logging.getLogger(name).setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         check_assets()
     except MissingAssets as exc:

@@ -1,8 +1,8 @@
 """The demo server: one port for the pages, the WebSocket endpoints and the fault controls.
 
-Built on :class:`devtools.faults.FaultServer` (a real ``websockets`` server whose faults
-can be switched on) and :class:`devtools.static.Mounts` (which URL serves which local
-file), with :mod:`heartsock.server` answering the heartbeat on every demo endpoint.
+A Starlette app under uvicorn (:mod:`demo.listener`), with :mod:`heartsock.server`
+answering the heartbeat on every WebSocket endpoint (:func:`heartsock.server.asgi`)
+and the files of :class:`devtools.static.Mounts` streamed by Starlette (:mod:`demo.files`).
 
 WebSocket endpoints (each behind ``heartsock.server``'s heartbeat; ``/ws/<name>``, or
 ``/<name>`` for short):
@@ -29,150 +29,76 @@ counts); and the fault controls, ``POST`` only:
 =====================================  ==================================================
 
 Safe defaults: loopback only; every request's ``Host`` must name this server (no DNS
-rebinding); WebSocket handshakes must come from a page this machine serves on loopback
-(any port) or carry no ``Origin``, as non-browser clients do; fault controls answer
-this server's own pages only; every refusal is logged with its reason and its fix
-(:mod:`demo.gate`); messages are capped at ``max_size`` bytes; only files under the
-mounts are served; only the demo's endpoints are mounted (none of the fault server's
-test routes).
+rebinding), WebSocket handshakes included; handshakes must come from a page this
+machine serves on loopback (any port) or carry no ``Origin``, as non-browser clients
+do; fault controls answer this server's own pages only; every refusal is logged with
+its reason and its fix (:mod:`demo.gate`). A refused handshake uses no fault slot:
+``refuse``/``hang`` apply to handshakes the gate let through, for an endpoint.
+
+Bounded, whatever a client does: request heads (16 KiB, 10 s to send them), request
+targets (:data:`MAX_TARGET` bytes, else 414), open connections (``max_connections``),
+messages in and out (``max_size``, 64 KiB: a larger incoming one closes with 1009, a
+chat message or an ack that would go out larger closes its sender with 1009), what
+waits for a client (:mod:`demo.clients`: a slow reader is closed with 1013, a
+connection whose writes stay blocked for :data:`STALL_TIMEOUT` s is aborted), and what
+is kept about it (a ring of recent messages, forgotten when it leaves). Only the
+demo's endpoints are mounted: none of :mod:`devtools.faults`' test routes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import email.utils
-import http
 import json
 import logging
 import ssl
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from devtools.faults import FaultServer, Peer, Route
 from devtools.static import ROOT, Mounts
-from heartsock.server import Heartbeat, HeartbeatConnection
+from heartsock._json import decode_json
+from heartsock.errors import DecodeError
+from heartsock.server import Heartbeat, HeartbeatConnection, asgi
 from heartsock.wire import CLOSE_POLICY_VIOLATION, Data
 
+from .clients import Client, MessageTooBig
+from .files import FileServer
 from .gate import Gate
+from .listener import MAX_HEAD, Limits, Listener, protocol_of
 from .market import Market
 
-__all__ = ["Client", "DemoServer", "Listener"]
+__all__ = ["MAX_SIZE", "MAX_TARGET", "STALL_TIMEOUT", "DemoServer"]
 
 log = logging.getLogger("demo")
 
 WWW = ROOT / "www"
 MAX_SIZE = 64 * 1024
+#: The longest request target (path and query), in bytes; longer gets 414.
+MAX_TARGET = 2048
+#: Seconds a connection's writes may stay blocked (the client stopped reading) before it is aborted.
+STALL_TIMEOUT = 10.0
+#: Seconds a hung handshake (``/api/hang``) is held at most.
+HANG_LIMIT = 120.0
+#: Client messages ``/api/status`` shows at most (the most recent).
+STATUS_RECEIVED = 500
 #: Close codes a client may ask the server to send (1005/1006/1015 cannot be sent).
 SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-_REVALIDATE = ("/pyodide/", "/pyscript/")  # big, versioned assets: cache, revalidate by ETag
+CLOSE_TOO_BIG = 1009
+_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 
-
-class Listener(FaultServer):
-    """The fault server with the :class:`~demo.gate.Gate` in front of every request, and
-    the demo's heartbeat settings (``heartbeat``: its silence watchdog included).
-
-    heartsock.server answers every heartbeat (the fault server wraps each connection in
-    it and records heartbeats through ``on_ping``). Only ``routes`` are mounted: the fault
-    server's test routes (``/sink``, ``/push/…`` …) are not.
-    """
-
-    def __init__(
-        self, host: str, port: int, *, gate: Gate, heartbeat: Heartbeat, routes: dict[str, Route], **kwargs: Any
-    ) -> None:
-        super().__init__(host, port, routes=routes, origins=None, **kwargs)  # the gate checks origins
-        self.routes = dict(routes)
-        self.heartbeat = dataclasses.replace(heartbeat, on_ping=self._on_ping)
-        self.gate = gate
-
-    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        websocket = request.headers.get("Upgrade", "").lower() == "websocket"
-        path = _shown(request.path)
-        what = f"WebSocket handshake for {path}" if websocket else f"request for {path}"
-        refusal = self.gate.check_host(_single(request.headers, "Host"), what)
-        if refusal is None and websocket:
-            refusal = self.gate.check_handshake(_single(request.headers, "Origin"), path)
-        if refusal is not None:
-            log.warning("%s", refusal.message)
-            return _text(refusal.status, refusal.message + "\n")
-        response = await super()._process_request(connection, request)
-        if websocket and response is not None:
-            if response.status_code == 404:
-                log.warning("404: no WebSocket endpoint at %s; use /ws/echo, /ws/chat or /ws/feed", path)
-            else:  # refused or released by a fault the user injected
-                log.info("%d: WebSocket handshake for %s (fault injection)", response.status_code, path)
-        return response
-
-
-def _shown(path: str, limit: int = 120) -> str:
-    """``path`` for a log line: at most ``limit`` characters."""
-    return path if len(path) <= limit else path[: limit - 1] + "…"
-
-
-def _single(headers: Headers, name: str) -> str | None:
-    """The value of header ``name``; ``""`` (never allowed) when it is repeated."""
-    values = headers.get_all(name)
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else ""
-
-
-class Client:
-    """One accepted connection as the demo sees it: the fault server's peer, already
-    behind :mod:`heartsock.server` (:attr:`ws` never yields a heartbeat), plus the demo's
-    own state: muted or not, and how many application messages it sent.
-
-    Sends obey the faults: nothing goes out once this connection is muted (the "go
-    silent" control: its heartbeats go unanswered too) or while the whole server is silent.
-    """
-
-    def __init__(self, peer: Peer) -> None:
-        self.peer = peer
-        self.muted = False
-        self.messages = 0
-
-    @property
-    def ws(self) -> HeartbeatConnection:
-        """The connection, heartbeats answered and filtered out by heartsock.server."""
-        return self.peer.connection
-
-    @property
-    def silent(self) -> bool:
-        """Whether this connection currently sends nothing."""
-        return self.muted or self.peer.server.silent
-
-    def mute(self) -> None:
-        """Go half-open: keep TCP, answer nothing, heartbeats included."""
-        self.muted = True
-        self.peer.answer_pings = False
-        self.ws.answering = False
-
-    async def send(self, message: Data) -> None:
-        if not self.silent:
-            await self.ws.send(message)
-
-
-@dataclass
-class Received:
-    """One application message a client sent, as ``/api/status`` reports it."""
-
-    at: float
-    peer: int
-    route: str
-    data: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"at": round(self.at, 3), "peer": self.peer, "route": self.route, "data": self.data}
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 class DemoServer:
@@ -183,11 +109,14 @@ class DemoServer:
         port: the TCP port; 0 picks a free one (see :attr:`url` once started).
         ssl_context: serve ``https``/``wss`` with it.
         www: the directory served at ``/``.
-        max_size: the largest WebSocket message accepted, in bytes.
-        heartbeat: the server-side heartbeat settings of every demo endpoint.
+        max_size: the largest WebSocket message accepted or sent, in bytes.
+        heartbeat: heartsock.server's settings on every demo endpoint (by default:
+            heartbeats answered, no silence watchdog: the listener's keepalive Pings
+            find dead connections, see :class:`~demo.listener.Limits`).
         tick_period: seconds between two rounds of market ticks.
         extra_origins: more origins (``scheme://host[:port]``) allowed to connect and to use
             the controls, whose hosts may also be named in ``Host`` (``--allow-origin``).
+        limits: connections, timeouts and keepalive (``max_size`` overrides its own).
 
     Raises:
         ValueError: an entry of ``extra_origins`` is not an origin.
@@ -204,36 +133,31 @@ class DemoServer:
         heartbeat: Heartbeat | None = None,
         tick_period: float = 1.0,
         extra_origins: tuple[str, ...] = (),
+        limits: Limits | None = None,
     ) -> None:
-        self.mounts = Mounts.standard(www=www)
-        self.heartbeat = heartbeat or Heartbeat(timeout=30.0, probe_timeout=5.0)
+        self.files = FileServer(Mounts.standard(www=www))
+        self.heartbeat = heartbeat or Heartbeat(timeout=None, max_queue=16)
+        self.limits = Limits(**{**(limits or Limits()).__dict__, "max_size": max_size})
         self.tick_period = tick_period
         self.market = Market()
         self.scheme = "https" if ssl_context else "http"
         self.gate = Gate(self.scheme, host, extra_origins)
-        self.received: deque[Received] = deque(maxlen=500)
-        self.conns: dict[int, Client] = {}
+        self.clients: dict[int, Client] = {}
         self.feed: set[Client] = set()
         self.chat: set[Client] = set()
-        self.started_at = time.monotonic()
+        self.handshakes = {"accepted": 0, "refused": 0, "hung": 0}
         self.restarts = 0
+        self._peers = 0
+        self._refuse = 0
+        self._hang = 0
+        self._hung: set[asyncio.Future[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: ``/ws/<name>`` (canonical) and ``/<name>``, nothing else.
-        self.endpoints: dict[str, Callable[[Peer], Awaitable[None]]] = {
-            "echo": self._route(self._echo),
-            "chat": self._route(self._chat),
-            "feed": self._route(self._feed),
+        #: ``/ws/<name>`` (canonical) and ``/<name>``; sessions later: ``asgi(..., resume=True)``.
+        self.endpoints: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
+            "echo": asgi(self._echo, self.heartbeat),
+            "chat": asgi(self._chat, self.heartbeat),
+            "feed": asgi(self._feed, self.heartbeat),
         }
-        self.faults = Listener(
-            host,
-            port,
-            gate=self.gate,
-            heartbeat=self.heartbeat,
-            routes={"ws": self._dispatch, **self.endpoints, "": self.endpoints["echo"]},
-            http=self._http,
-            max_size=max_size,
-            ssl=ssl_context,
-        )
         self._controls: dict[str, Callable[[dict[str, str]], Awaitable[dict[str, Any]]]] = {
             "drop": self._api_drop,
             "silent": self._api_silent,
@@ -242,111 +166,185 @@ class DemoServer:
             "close": self._api_close,
             "restart": self._api_restart,
         }
+        self.app = Starlette(
+            routes=[
+                Route("/api/{action:path}", self._api, methods=_METHODS),
+                WebSocketRoute("/{path:path}", self._websocket),
+                Route("/{path:path}", self._file, methods=_METHODS),
+            ],
+            middleware=[Middleware(Gatekeeper, server=self)],
+        )
+        self.listener = Listener(self.app, host, port, self.limits, ssl_context)
 
     # ---- life cycle --------------------------------------------------------------------
     async def start(self) -> None:
-        """Listen, tell the gate the port, and start the market."""
-        await self.faults.start()
-        self.gate.port = self.faults.port
+        """Listen, tell the gate the port, and start the market and the stall sweeper."""
+        await self.listener.start()
+        self.gate.port = self.listener.port
         self.gate.url = self.url
         self._spawn(self._market())
+        self._spawn(self._sweep())
 
     async def stop(self) -> None:
-        """Stop the market and the listener, aborting every connection."""
+        """Stop the market and the listener, closing every connection."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.faults.stop()
+        self._release_hung()
+        await self.listener.shutdown()
 
     @property
     def url(self) -> str:
         """The base URL of the pages, e.g. ``http://127.0.0.1:8000/``."""
-        host = self.faults.host
+        host = self.listener.host
         host = f"[{host}]" if ":" in host else host
-        return f"{self.scheme}://{host}:{self.faults.port}/"
+        return f"{self.scheme}://{host}:{self.listener.port}/"
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # ---- the gate ------------------------------------------------------------------------
+    def admit(self, scope: Scope) -> tuple[int, str] | None:
+        """``(status, text)`` refusing the request in ``scope``, or ``None`` to let it through."""
+        websocket = scope["type"] == "websocket"
+        target = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
+        if target > MAX_TARGET:
+            return 414, f"414: the request target is longer than {MAX_TARGET} bytes\n"
+        if sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ())) > MAX_HEAD:
+            return 431, f"431: the request headers are longer than {MAX_HEAD} bytes\n"
+        path = _shown(scope["path"])
+        what = f"WebSocket handshake for {path}" if websocket else f"request for {path}"
+        refusal = self.gate.check_host(_single(scope, b"host"), what)
+        if refusal is None and websocket:
+            refusal = self.gate.check_handshake(_single(scope, b"origin"), path)
+        if refusal is None:
+            return None
+        log.warning("%s", refusal.message)
+        return refusal.status, refusal.message + "\n"
+
     # ---- WebSocket endpoints ---------------------------------------------------------------
-    def _route(self, app: Callable[[Client], Awaitable[None]]) -> Callable[[Peer], Awaitable[None]]:
-        async def route(peer: Peer) -> None:
-            client = Client(peer)
-            self.conns[peer.id] = client
-            try:
-                await app(client)
-            finally:
-                self.conns.pop(peer.id, None)
+    async def _websocket(self, websocket: WebSocket) -> None:
+        """Every handshake the gate let through: endpoint, then fault slots, then the endpoint."""
+        path = websocket.scope["path"]
+        name = _endpoint(path)
+        if name is None:
+            log.warning("404: no WebSocket endpoint at %s; use /ws/echo, /ws/chat or /ws/feed", _shown(path))
+            await _deny(websocket, 404, "no such WebSocket endpoint; use /ws/echo, /ws/chat or /ws/feed\n")
+            return
+        if self._refuse:
+            self._refuse -= 1
+            self.handshakes["refused"] += 1
+            log.info("503: WebSocket handshake for %s (fault injection)", _shown(path))
+            await _deny(websocket, 503, "refused by fault injection\n")
+            return
+        if self._hang:
+            self._hang -= 1
+            self.handshakes["hung"] += 1
+            await self._hold(websocket)
+            return
+        self.handshakes["accepted"] += 1
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            reason = f"no endpoint {path[:48]!r}; try /ws/echo, /ws/chat, /ws/feed"  # at most 123 bytes
+            await websocket.accept()
+            await websocket.close(CLOSE_POLICY_VIOLATION, reason)
+            return
+        await endpoint(websocket)
 
-        return route
+    async def _hold(self, websocket: WebSocket) -> None:
+        """A hung handshake: no answer until released (restart, shutdown), the client leaves, or HANG_LIMIT."""
+        release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._hung.add(release)
+        gone: asyncio.Future[Any] | None = None
+        try:
+            await websocket.receive()  # the connect event
+            gone = asyncio.ensure_future(websocket.receive())  # the disconnect, if the client leaves
+            done, _ = await asyncio.wait({release, gone}, timeout=HANG_LIMIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._hung.discard(release)
+            if gone is not None and not gone.done():
+                gone.cancel()
+        if gone not in done:
+            await _deny(websocket, 503, "released\n")
 
-    async def _messages(self, client: Client) -> AsyncIterator[Data]:
+    def _release_hung(self) -> None:
+        for future in list(self._hung):
+            if not future.done():
+                future.set_result(None)
+
+    def _join(self, conn: HeartbeatConnection, route: str) -> Client:
+        scope = conn.request.scope
+        self._peers += 1
+        target = scope.get("raw_path", b"").decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = target + (f"?{query}" if query else "")
+        client = Client(self._peers, route, path, conn, protocol_of(scope), self.limits.max_size)
+        self.clients[client.id] = client
+        return client
+
+    async def _leave(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        self.chat.discard(client)
+        self.feed.discard(client)
+        await client.finish()
+
+    async def _messages(self, client: Client) -> Any:
         """The client's application messages, each recorded for ``/api/status``."""
-        async for message in client.ws:
-            client.messages += 1
-            self._record(client.peer, message)
+        async for message in client.conn:
+            client.heard(message)
             yield message
 
-    async def _dispatch(self, peer: Peer) -> None:
-        endpoint = self.endpoints.get(_endpoint(peer.path))
-        if endpoint is None:
-            reason = f"no endpoint {peer.path[:48]!r}; try /ws/echo, /ws/chat, /ws/feed"  # at most 123 bytes
-            await peer.connection.close(CLOSE_POLICY_VIOLATION, reason)
-            return
-        await endpoint(peer)
+    async def _echo(self, conn: HeartbeatConnection) -> None:
+        client = self._join(conn, "echo")
+        try:
+            async for message in self._messages(client):
+                client.send(message)
+        finally:
+            await self._leave(client)
 
-    def _record(self, peer: Peer, message: Data) -> None:
-        data = message if isinstance(message, str) else f"<{len(message)} bytes>"
-        self.received.append(Received(time.time(), peer.id, _endpoint(peer.path), data))
-
-    async def _echo(self, client: Client) -> None:
-        async for message in self._messages(client):
-            await client.send(message)
-
-    async def _chat(self, client: Client) -> None:
-        peer = client.peer
+    async def _chat(self, conn: HeartbeatConnection) -> None:
+        client = self._join(conn, "chat")
         self.chat.add(client)
         try:
-            await self._broadcast(self.chat, {"type": "joined", "peer": peer.id, "members": len(self.chat)})
+            self._broadcast(self.chat, {"type": "joined", "peer": client.id, "members": len(self.chat)})
             async for message in self._messages(client):
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                await self._broadcast(self.chat, {"type": "chat", "from": peer.id, "text": text})
-        finally:
-            self.chat.discard(client)
-
-    async def _feed(self, client: Client) -> None:
-        peer = client.peer
-        hello = {"type": "hello", "peer": peer.id, "period": self.tick_period, "quotes": self.market.snapshot()}
-        await client.send(json.dumps(hello))
-        self.feed.add(client)
-        try:
-            async for message in self._messages(client):
-                ack: dict[str, Any] = {"type": "ack", "peer": peer.id}
                 try:
-                    note = json.loads(message)
-                except ValueError:
-                    note = None
-                if isinstance(note, dict):
-                    ack["seq"] = note.get("seq")
-                    ack["text"] = note.get("text")
-                else:
-                    ack["text"] = message if isinstance(message, str) else f"<{len(message)} bytes>"
-                await client.send(json.dumps(ack))
+                    self._broadcast(self.chat, {"type": "chat", "from": client.id, "text": text})
+                except MessageTooBig as exc:
+                    await client.close(CLOSE_TOO_BIG, f"chat message too big to send on: {exc}")
+                    return
         finally:
-            self.feed.discard(client)
+            await self._leave(client)
 
-    async def _broadcast(self, members: set[Client], message: dict[str, Any]) -> None:
-        text = json.dumps(message)
-        await asyncio.gather(*(self._send_quietly(client, text) for client in list(members)))
-
-    @staticmethod
-    async def _send_quietly(client: Client, text: str) -> None:
+    async def _feed(self, conn: HeartbeatConnection) -> None:
+        client = self._join(conn, "feed")
         try:
-            await asyncio.wait_for(client.send(text), 1.0)
-        except (ConnectionClosed, TimeoutError):
-            pass
+            hello = {"type": "hello", "peer": client.id, "period": self.tick_period, "quotes": self.market.snapshot()}
+            client.send(json.dumps(hello))
+            self.feed.add(client)
+            async for message in self._messages(client):
+                try:
+                    client.send(_encode(_ack(client.id, message)))
+                except MessageTooBig as exc:
+                    await client.close(CLOSE_TOO_BIG, f"ack too big to send: {exc}")
+                    return
+        finally:
+            await self._leave(client)
+
+    def _broadcast(self, members: set[Client], message: dict[str, Any]) -> None:
+        """Queue ``message`` for every member; never waits on one.
+
+        Raises:
+            MessageTooBig: the message, encoded, is larger than ``max_size``.
+        """
+        text = _encode(message)
+        if len(text.encode()) > self.limits.max_size:
+            raise MessageTooBig(f"{len(text.encode())} bytes encoded, over the {self.limits.max_size}-byte cap")
+        for client in list(members):
+            client.send(text)
 
     async def _market(self) -> None:
         """Publish a round of ticks every ``tick_period`` seconds, ticks 30 ms apart."""
@@ -355,114 +353,109 @@ class DemoServer:
         while True:
             for tick in self.market.round():
                 if self.feed:
-                    await self._broadcast(self.feed, tick)
+                    self._broadcast(self.feed, tick)
                 await asyncio.sleep(0.03)
             next_round += self.tick_period
             await asyncio.sleep(max(0.0, next_round - loop.time()))
 
+    async def _sweep(self) -> None:
+        """Abort connections whose writes stayed blocked for :data:`STALL_TIMEOUT` seconds."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            for client in list(self.clients.values()):
+                protocol = client.protocol
+                if protocol is None or not protocol.writing_paused:
+                    client.paused_since = None
+                elif client.paused_since is None:
+                    client.paused_since = now
+                elif now - client.paused_since >= STALL_TIMEOUT and not protocol.transport.is_closing():
+                    log.info(
+                        "peer %d: writes blocked for %.0fs (it stopped reading); aborting", client.id, STALL_TIMEOUT
+                    )
+                    client.abort()
+
     # ---- HTTP ----------------------------------------------------------------------------
-    async def _http(self, connection: ServerConnection, request: Request) -> Response:
-        """Pages, assets and the API; the :class:`Listener` checked ``Host`` already."""
-        path = urlsplit(request.path).path
-        if path.startswith("/api/"):
-            return await self._api(request, path[len("/api/") :])
-        if request.method not in ("GET", "HEAD"):
-            return _text(405, "files are read with GET\n", allow="GET, HEAD")
-        return self._file(request)
+    async def _file(self, request: Request) -> Response:
+        return await self.files(request)
 
-    def _file(self, request: Request) -> Response:
-        found = self.mounts.body(request.path)
-        if found is None:
-            return _text(404, "not found\n")
-        content, ctype = found
-        headers = _headers(ctype, len(content))
-        resolved = self.mounts.resolve(request.path)
-        path = urlsplit(request.path).path
-        if resolved is not None and path.startswith(_REVALIDATE):
-            stat = resolved.stat()
-            etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-            headers["ETag"] = etag
-            headers["Cache-Control"] = "no-cache"
-            if request.headers.get("If-None-Match") == etag:
-                del headers["Content-Length"]
-                headers["Content-Length"] = "0"
-                return Response(304, "Not Modified", headers, b"")
-        else:
-            headers["Cache-Control"] = "no-store"
-        return Response(200, "OK", headers, b"" if request.method == "HEAD" else content)
-
-    async def _api(self, request: Request, action: str) -> Response:
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(request.path).query).items()}
+    async def _api(self, request: Request) -> Response:
+        action = request.path_params["action"]
+        query = {k: v for k, v in request.query_params.multi_items()}
         if action == "status":
-            if request.method != "GET":
+            if request.method not in ("GET", "HEAD"):
                 return _text(405, "status is read with GET\n", allow="GET")
-            return _json(200, self.status())
+            return JSONResponse(self.status(), headers={"Cache-Control": "no-store"})
         control = self._controls.get(action)
         if control is None:
-            return _text(404, f"no control {action!r}\n")
+            return _text(404, f"no control {action[:64]!r}\n")
         if request.method != "POST":
             return _text(405, "controls take POST\n", allow="POST")
-        refusal = self.gate.check_control(_single(request.headers, "Origin"), f"/api/{action}")
+        refusal = self.gate.check_control(_single(request.scope, b"origin"), f"/api/{action}")
         if refusal is not None:
             log.warning("%s", refusal.message)
             return _text(refusal.status, refusal.message + "\n")
         try:
             result = await control(query)
         except ValueError as exc:
-            return _json(400, {"error": str(exc)})
+            return JSONResponse({"error": str(exc)}, 400, headers={"Cache-Control": "no-store"})
         log.info("control %s %s -> %s", action, query, result)
-        return _json(200, result)
+        return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
     def status(self) -> dict[str, Any]:
         """What ``GET /api/status`` answers."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        handshakes = {"accepted": 0, "refused": 0, "hung": 0}
-        for _, _, outcome in self.faults.handshakes:
-            handshakes[outcome] = handshakes.get(outcome, 0) + 1
+        now = asyncio.get_running_loop().time()
+        clients = list(self.clients.values())
+        received = sorted((r for c in clients for r in c.recent), key=lambda r: r.at)[-STATUS_RECEIVED:]
         return {
-            "listening": self.faults.listening,
+            "listening": self.listener.listening,
             "url": self.url,
             "restarts": self.restarts,
-            "refusing": len(self.faults._refuse),
-            "handshakes": handshakes,
+            "refusing": self._refuse,
+            "hanging": self._hang,
+            "handshakes": dict(self.handshakes),
+            "open_connections": self.listener.connections(),
+            "max_connections": self.limits.max_connections,
             "connections": [
                 {
-                    "peer": peer.id,
-                    "path": peer.path,
-                    "age": round(now - peer.opened_at, 3),
-                    "heartbeats": len(peer.pings),
-                    "messages": client.messages,
-                    "silent": client.silent,
+                    "peer": c.id,
+                    "path": c.path,
+                    "age": round(now - c.opened_at, 3),
+                    "heartbeats": c.conn.heartbeats,
+                    "messages": c.messages,
+                    "queued": c.queued,
+                    "silent": c.muted,
                 }
-                for peer in self.faults.live()
-                if (client := self.conns.get(peer.id)) is not None
+                for c in clients
             ],
-            "received": [r.as_json() for r in self.received],
+            "received": [r.as_json() for r in received],
         }
 
     # ---- fault controls ---------------------------------------------------------------------
+    def _drop_all(self) -> int:
+        return sum(client.abort() for client in list(self.clients.values()))
+
     async def _api_drop(self, query: dict[str, str]) -> dict[str, Any]:
-        return {"dropped": await self.faults.drop_all()}
+        return {"dropped": self._drop_all()}
 
     async def _api_silent(self, query: dict[str, str]) -> dict[str, Any]:
         muted = 0
-        for client in self.conns.values():
-            if client.peer.closed_at is None and not client.muted:
+        for client in list(self.clients.values()):
+            if not client.muted and not client.closing:
                 client.mute()
                 muted += 1
         return {"silenced": muted}
 
     async def _api_refuse(self, query: dict[str, str]) -> dict[str, Any]:
-        n = _int(query, "n", 1, 1, 20)
-        self.faults.refuse_next(n)
-        dropped = await self.faults.drop_all() if query.get("drop") == "1" else 0
-        return {"refusing": len(self.faults._refuse), "dropped": dropped}
+        self._refuse += _int(query, "n", 1, 1, 20)
+        dropped = self._drop_all() if query.get("drop") == "1" else 0
+        return {"refusing": self._refuse, "dropped": dropped}
 
     async def _api_hang(self, query: dict[str, str]) -> dict[str, Any]:
         n = _int(query, "n", 1, 1, 20)
-        self.faults.hang_next(n)
-        dropped = await self.faults.drop_all() if query.get("drop") == "1" else 0
+        self._hang += n
+        dropped = self._drop_all() if query.get("drop") == "1" else 0
         return {"hanging": n, "dropped": dropped}
 
     async def _api_close(self, query: dict[str, str]) -> dict[str, Any]:
@@ -472,7 +465,9 @@ class DemoServer:
         reason = query.get("reason", "closed by the demo's control")
         if len(reason.encode()) > 123:
             raise ValueError("reason is longer than 123 bytes")
-        return {"closed": await self.faults.close_all(code, reason), "code": code, "reason": reason}
+        closes = [client.close(code, reason) for client in list(self.clients.values()) if not client.closing]
+        await asyncio.gather(*closes, return_exceptions=True)
+        return {"closed": len(closes), "code": code, "reason": reason}
 
     async def _api_restart(self, query: dict[str, str]) -> dict[str, Any]:
         down = _float(query, "down", 2.0, 0.1, 30.0)
@@ -482,20 +477,99 @@ class DemoServer:
         return {"down": down}
 
     async def _restart(self, down: float) -> None:
-        await self.faults.stop()
+        await self.listener.stop_listening()
+        self._drop_all()
+        self._release_hung()
         log.info("listener stopped for %.1fs", down)
         await asyncio.sleep(down)
-        await self.faults.start()
+        await self.listener.start()
         self.restarts += 1
-        log.info("listener back on port %d", self.faults.port)
+        log.info("listener back on port %d", self.listener.port)
 
 
-def _endpoint(path: str) -> str:
-    """The endpoint name of a WebSocket path: ``/ws/feed?x=1`` → ``feed``, ``/`` → ``echo``."""
+class Gatekeeper:
+    """ASGI middleware: :meth:`DemoServer.admit` on every request and handshake, and the
+    ``nosniff``/``no-referrer`` headers on every HTTP response."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], server: DemoServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if kind == "http":
+            send = _with_headers(send)
+        refusal = self.server.admit(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif kind == "http":
+            await _text(*refusal)(scope, receive, send)
+        else:
+            await _deny(WebSocket(scope, receive, send), *refusal)
+
+
+def _with_headers(send: Send) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *_HEADERS]
+        await send(message)
+
+    return sender
+
+
+async def _deny(websocket: WebSocket, status: int, text: str) -> None:
+    """Refuse a handshake with an HTTP response (the client is gone: nothing to do)."""
+    try:
+        await websocket.send_denial_response(_text(status, text))
+    except Exception:  # noqa: BLE001 - the client left while it waited
+        log.debug("could not answer a refused handshake", exc_info=True)
+
+
+def _ack(peer: int, message: Data) -> dict[str, Any]:
+    """The feed's acknowledgement of ``message``: its ``seq`` and ``text`` when it is a JSON note."""
+    ack: dict[str, Any] = {"type": "ack", "peer": peer}
+    try:
+        note = decode_json(message, "note")  # depth-checked: a 2,000-deep array is a DecodeError
+    except DecodeError:
+        note = None
+    if isinstance(note, dict):
+        ack["seq"] = note.get("seq")
+        ack["text"] = note.get("text")
+    else:
+        ack["text"] = message if isinstance(message, str) else f"<{len(message)} bytes>"
+    return ack
+
+
+def _encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def _shown(path: str, limit: int = 120) -> str:
+    """``path`` for a log line: at most ``limit`` characters, control characters escaped."""
+    path = path if len(path) <= limit else path[: limit - 1] + "…"
+    return path.encode("unicode_escape").decode("ascii") if not path.isprintable() else path
+
+
+def _single(scope: Scope, name: bytes) -> str | None:
+    """The value of header ``name``; ``""`` (never allowed) when it is repeated."""
+    values = [v for k, v in scope.get("headers", ()) if k.lower() == name]
+    if not values:
+        return None
+    return values[0].decode("latin-1") if len(values) == 1 else ""
+
+
+def _endpoint(path: str) -> str | None:
+    """The endpoint name of a WebSocket path: ``/ws/feed`` → ``feed``, ``/`` → ``echo``,
+    ``/ws/nowhere`` → ``nowhere`` (closed with 1008), ``/push/1`` → ``None`` (404)."""
     parts = urlsplit(path).path.strip("/").split("/")
     if parts[0] == "ws":
-        parts = parts[1:]
-    return (parts[0] if parts else "") or "echo"
+        return (parts[1] if len(parts) > 1 else "") or "echo"
+    if parts[0] in ("", "echo", "chat", "feed"):
+        return parts[0] or "echo"
+    return None
 
 
 def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -518,30 +592,8 @@ def _float(query: dict[str, str], name: str, default: float, low: float, high: f
     return value
 
 
-def _headers(ctype: str, length: int) -> Headers:
-    return Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Type", ctype),
-            ("Content-Length", str(length)),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
-        ]
-    )
-
-
 def _text(status: int, text: str, allow: str | None = None) -> Response:
-    body = text.encode()
-    headers = _headers("text/plain; charset=utf-8", len(body))
-    headers["Cache-Control"] = "no-store"
+    headers = {"Cache-Control": "no-store"}
     if allow:
         headers["Allow"] = allow
-    return Response(status, http.HTTPStatus(status).phrase, headers, body)
-
-
-def _json(status: int, value: Any) -> Response:
-    body = json.dumps(value).encode()
-    headers = _headers("application/json", len(body))
-    headers["Cache-Control"] = "no-store"
-    return Response(status, http.HTTPStatus(status).phrase, headers, body)
+    return PlainTextResponse(text, status, headers=headers)

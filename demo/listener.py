@@ -1,0 +1,255 @@
+"""uvicorn, set up for the demo: the listener, its limits, and what the app may reach below ASGI.
+
+uvicorn runs the Starlette app (:mod:`demo.app`) with two small protocol subclasses:
+
+- :class:`HttpProtocol` (uvicorn's h11 protocol) refuses connections beyond
+  ``max_connections`` (a one-line 503, then close), and gives every request
+  ``header_timeout`` seconds to send its request line and headers: a client that
+  sends half a request and stalls (slowloris) is disconnected, so are idle keep-alive
+  connections and request bodies that trickle in after the response. Request lines and
+  headers are capped at :data:`MAX_HEAD` bytes (h11 answers 400 beyond).
+- :class:`WebSocketProtocol` (uvicorn's ``websockets`` sans-I/O protocol) puts itself in
+  the scope (:func:`protocol_of`), so the app can abort a connection's TCP (the
+  browser sees 1006: the "drop" fault) and see its flow control, and aborts a
+  connection that does not answer the keepalive Ping instead of waiting on a close
+  that a dead peer never completes.
+
+:class:`Listener` starts, stops and restarts the listening socket on the same port,
+without uvicorn's own signal handling (``python -m demo`` has its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+__all__ = ["MAX_HEAD", "HttpProtocol", "Limits", "Listener", "WebSocketProtocol", "protocol_of"]
+
+log = logging.getLogger("demo")
+
+#: The largest request line plus headers, in bytes (h11 answers 400 beyond).
+MAX_HEAD = 16 * 1024
+_SCOPE_KEY = "demo.protocol"
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold of the server.
+
+    Attributes:
+        max_connections: open TCP connections (HTTP and WebSocket); more are answered
+            503 and closed at once.
+        header_timeout: seconds a connection has to send a whole request line and
+            headers (from connect, and again after each response).
+        ping_interval: seconds between keepalive Pings on every WebSocket.
+        ping_timeout: seconds a WebSocket has to answer a Ping before it is aborted.
+        max_size: the largest WebSocket message accepted, in bytes (larger: close 1009).
+    """
+
+    max_connections: int = 4096
+    header_timeout: float = 10.0
+    ping_interval: float | None = 30.0
+    ping_timeout: float = 5.0
+    max_size: int = 64 * 1024
+
+
+class _Quiet:
+    """At most one log line per ``period`` seconds for a repeated event, with a count of the rest."""
+
+    def __init__(self, period: float = 10.0) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warning(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.period) < self.period:
+            self._skipped[key] = self._skipped.get(key, 0) + 1
+            return
+        skipped = self._skipped.pop(key, 0)
+        self._last[key] = now
+        log.warning("%s%s", message, f" ({skipped} more since the last such line)" if skipped else "")
+
+
+_quiet = _Quiet()
+
+
+class HttpProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a connection limit and a deadline for request heads."""
+
+    limits: Limits = Limits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.server_state.connections) >= self.limits.max_connections:
+            self._refused = True
+            self.transport = transport
+            body = b"too many connections\n"
+            transport.write(_BUSY + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            transport.close()
+            _quiet.warning("busy", f"503: {self.limits.max_connections} connections open already; refused one more")
+            return
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def handle_events(self) -> None:
+        scope = self.scope
+        super().handle_events()
+        if self.scope is not scope:  # a whole request head arrived (or the upgrade took over)
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._arm()  # before: a pipelined request, handled within, disarms it again
+        super().on_response_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.limits.header_timeout, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.debug("no complete request head within %gs; closing", self.limits.header_timeout)
+            self.transport.abort()
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, reachable from the app (:func:`protocol_of`)."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope[_SCOPE_KEY] = self
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            # The handshake is over (refused): without this uvicorn logs an error when the app returns.
+            self.handshake_complete = True
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether flow control holds writes (the client is not reading fast enough)."""
+        return not self.writable.is_set()
+
+    def abort(self) -> None:
+        """Abort the TCP connection: no close frame (the peer sees 1006)."""
+        self.transport.abort()
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self.transport.abort()  # a peer that does not answer Pings would not read a close either
+
+
+def protocol_of(scope: Any) -> WebSocketProtocol | None:
+    """The :class:`WebSocketProtocol` serving a WebSocket ``scope`` (``None`` under another server)."""
+    protocol = scope.get(_SCOPE_KEY)
+    return protocol if isinstance(protocol, WebSocketProtocol) else None
+
+
+class Listener:
+    """uvicorn serving ``app`` on ``host:port``, with :class:`Limits`; :meth:`stop` then
+    :meth:`start` brings the listener back on the same port."""
+
+    def __init__(self, app: Any, host: str, port: int, limits: Limits, ssl_context: Any = None) -> None:
+        http = type("DemoHttpProtocol", (HttpProtocol,), {"limits": limits})
+        self.config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=http,
+            ws=WebSocketProtocol,
+            ws_max_size=limits.max_size,
+            ws_max_queue=16,
+            ws_ping_interval=limits.ping_interval,
+            ws_ping_timeout=limits.ping_timeout,
+            ws_per_message_deflate=False,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=MAX_HEAD,
+        )
+        self.config.load()
+        if ssl_context is not None:
+            self.config.ssl = ssl_context
+        self.server = uvicorn.Server(self.config)
+        self.server.lifespan = self.config.lifespan_class(self.config)
+        self.listening = False
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def host(self) -> str:
+        return self.config.host
+
+    @property
+    def port(self) -> int:
+        return self.config.port
+
+    async def start(self) -> None:
+        """Listen (on the port of the last start, once a port-0 start picked one)."""
+        try:
+            await self.server.startup()
+        except SystemExit:  # uvicorn's way of saying it could not listen (it logged why)
+            raise OSError(f"cannot listen on {self.config.host}:{self.config.port}") from None
+        sock = self.server.servers[0].sockets[0]
+        self.config.port = sock.getsockname()[1]
+        self.listening = True
+        if self._ticker is None:
+            await self.server.on_tick(0)  # the Date header, at once
+            self._ticker = asyncio.create_task(self._tick(), name="uvicorn-ticks")
+
+    async def stop_listening(self) -> None:
+        """Stop accepting connections; the open ones stay."""
+        for server in self.server.servers:
+            server.close()  # the listening socket closes now; connections are not waited for
+        self.server.servers = []
+        self.listening = False
+
+    async def shutdown(self) -> None:
+        """Stop listening, close every connection (WebSockets with 1012), within ~2 s."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.server.shutdown()
+        self.listening = False
+
+    async def _tick(self) -> None:
+        counter = 0
+        while True:
+            await asyncio.sleep(0.1)
+            counter = (counter + 1) % 864000
+            await self.server.on_tick(counter)
+
+    def connections(self) -> int:
+        """Open connections, HTTP and WebSocket."""
+        return len(self.server.server_state.connections)
