@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import re
-from collections.abc import Awaitable, Callable
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devtools.static import ROOT, heartsock_modules
-from tests.e2e.conftest import Demo
+from tests.e2e.conftest import Demo, running_demo
 
 WWW = ROOT / "www"
 
@@ -40,12 +44,32 @@ def request(demo: Demo, method: str, path: str, headers: dict[str, str] | None =
 def run(demo: Demo, scenario: Callable[[str], Awaitable[Any]]) -> Any:
     """Run ``scenario(ws_base_url)`` with a 10 s limit, on a worker thread's event loop
     (Playwright's sync API may own the main thread's loop when browser tests ran first)."""
+    return run_for(demo, scenario, 10)
+
+
+def run_for(demo: Demo, scenario: Callable[[str], Awaitable[Any]], limit: float) -> Any:
+    """:func:`run` with a limit of ``limit`` seconds."""
 
     async def main() -> Any:
-        return await asyncio.wait_for(scenario(demo.ws), 10)
+        return await asyncio.wait_for(scenario(demo.ws), limit)
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(timeout=20)
+        return pool.submit(asyncio.run, main()).result(timeout=limit + 10)
+
+
+def handshake_status(demo: Demo, path: str = "ws/echo", open_timeout: float = 5, **kwargs: Any) -> int | str:
+    """The HTTP status of a handshake for ``path`` (101 when it opens), or ``"timeout"``."""
+
+    async def scenario(ws: str) -> int | str:
+        try:
+            async with client(ws + path, open_timeout=open_timeout, **kwargs):
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+        except TimeoutError:
+            return "timeout"
+
+    return run(demo, scenario)  # type: ignore[no-any-return]
 
 
 def client(url: str, **kwargs: Any) -> connect:
@@ -207,3 +231,341 @@ def test_unknown_endpoint_is_closed_with_1008(demo: Demo) -> None:
             return conn.close_code
 
     assert run(demo, scenario) == 1008
+
+
+# ---- holding its ground (issue 15): limits, timeouts, bounded records, slow clients ------------
+TIGHT_CONNECTIONS = 16
+TIGHT_TICK = 0.2
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """A second demo with small limits (16 connections, 1 s for a request head, ticks every
+    0.2 s) serving a www/ with dotfiles in it."""
+    www = tmp_path_factory.mktemp("www")
+    (www / "index.html").write_text("<p>tight</p>")
+    (www / "ok.txt").write_text("visible")
+    (www / ".secret").write_text("do not serve")
+    (www / ".hidden").mkdir()
+    (www / ".hidden" / "page.html").write_text("do not serve either")
+    args = ["--max-connections", str(TIGHT_CONNECTIONS), "--header-timeout", "1", "--tick-period", str(TIGHT_TICK)]
+    with running_demo(*args, "--www", str(www)) as server:
+        yield server
+
+
+def rss_kib(demo: Demo) -> int:
+    """The demo process's resident memory, in KiB (Linux)."""
+    for line in Path(f"/proc/{demo.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc")
+
+
+def raw(demo: Demo) -> socket.socket:
+    """A plain TCP connection to the demo."""
+    address = urlsplit(demo.url)
+    return socket.create_connection((address.hostname or "", address.port or 0), timeout=5)
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame, masked, with no validation (for frames websockets refuses to build)."""
+    mask = b"\x01\x02\x03\x04"
+    length = len(payload)
+    head = bytes([0x80 | opcode]) + (
+        bytes([0x80 | length]) if length < 126 else bytes([0x80 | 126]) + length.to_bytes(2, "big")
+    )
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_dotfiles_are_never_served(tight: Demo) -> None:
+    """a dotfile or a dot-directory inside a mount is a 404, however it is spelled."""
+    assert request(tight, "GET", "/ok.txt") == (200, b"visible")
+    for path in ("/.secret", "/%2esecret", "/.hidden/page.html", "/x/../.secret", "/heartsock/.secret"):
+        assert request(tight, "GET", path)[0] == 404, path
+
+
+def test_large_files_are_streamed_not_buffered_whole(tight: Demo) -> None:
+    """12 downloads of the 9 MB wasm that stop reading cost the server chunks, not 12 copies."""
+    wasm = ROOT / "node_modules" / "pyodide" / "pyodide.asm.wasm"
+    assert wasm.stat().st_size > 5_000_000
+    before = rss_kib(tight)
+    readers = []
+    try:
+        for _ in range(12):
+            sock = raw(tight)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /pyodide/pyodide.asm.wasm HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(12) == b"HTTP/1.1 200"
+            readers.append(sock)
+        time.sleep(1.0)  # a whole-file read would be in memory by now
+        grown = rss_kib(tight) - before
+    finally:
+        for sock in readers:
+            sock.close()
+    assert grown < 12 * wasm.stat().st_size // 1024 // 3, f"RSS grew {grown} KiB"
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
+    """Whether the server closes ``sock`` within ``seconds`` (sending ``trickle`` every 0.1 s meanwhile)."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.1)
+    try:
+        while time.monotonic() < deadline:
+            if trickle:
+                sock.sendall(trickle)
+            try:
+                if sock.recv(100) == b"":
+                    return True
+            except TimeoutError:
+                pass
+    except OSError:  # reset (aborted) by the server
+        return True
+    return False
+
+
+def test_a_stalled_request_head_is_disconnected(tight: Demo) -> None:
+    """half a request line, or headers trickled a byte at a time, are cut off after the
+    header timeout (1 s here); the old server kept them forever."""
+    with raw(tight) as sock:
+        sock.sendall(b"GET /ok.txt HT")
+        assert closed_within(sock, 4)
+    with raw(tight) as sock:
+        sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        assert closed_within(sock, 4, trickle=b"x")
+    with raw(tight) as sock:  # the deadline starts again after each response (keep-alive)
+        sock.sendall(b"GET /ok.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(12) == b"HTTP/1.1 200"
+        sock.sendall(b"GET /ok.txt HTTP/1.1\r\nHo")
+        assert closed_within(sock, 4)
+
+
+def test_connections_beyond_the_limit_get_503(tight: Demo) -> None:
+    """with --max-connections 16 open, the next request is answered 503; once they close, 200 again."""
+
+    async def scenario(ws: str) -> tuple[int, bytes]:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(TIGHT_CONNECTIONS):
+                await stack.enter_async_context(client(ws + "ws/echo"))
+            return await asyncio.to_thread(request, tight, "GET", "/ok.txt")
+
+    assert run(tight, scenario) == (503, b"too many connections\n")
+    tight.wait_output(f"503: {TIGHT_CONNECTIONS} connections open already")
+    deadline = time.monotonic() + 5
+    while (status := request(tight, "GET", "/ok.txt")[0]) != 200:  # the server sees the closes
+        assert status == 503 and time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("raw_request", "status"),
+    [
+        (b"GET /%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+        (b"GET /" + b"a" * 4000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+        (
+            b"GET /ws/echo?" + b"a" * 4000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            414,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n" * 2, (400, 431)),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Big: a\r\n" * 3000 + b"\r\n", (400, 431)),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    ],
+    ids=["nul", "long-path", "long-handshake", "big-header", "many-headers", "two-hosts", "no-host", "garbage"],
+)
+def test_malformed_and_oversized_requests_get_4xx_without_a_traceback(
+    demo: Demo, raw_request: bytes, status: int | tuple[int, int]
+) -> None:
+    """/%00, a 4,000-character path, 20 KB of headers (431, or 400 from the parser when they
+    arrive in pieces), two Host headers, garbage: a 4xx, never a 500 or a traceback."""
+    before = len(demo.output)
+    with raw(demo) as sock:
+        sock.sendall(raw_request)
+        head = sock.recv(4096).split(b"\r\n", 1)[0]
+    expected = status if isinstance(status, tuple) else (status,)
+    assert head[:12] in [b"HTTP/1.1 %d" % s for s in expected], head
+    assert request(demo, "GET", "/ok-after-that")[0] == 404  # still serving
+    assert not [line for line in demo.output[before:] if "Traceback" in line or "Exception" in line]
+
+
+def test_records_of_a_peer_are_bounded_and_forgotten_when_it_leaves(demo: Demo) -> None:
+    """/api/status keeps a ring of a peer's recent messages, each cut short, and nothing once it left."""
+
+    async def scenario(ws: str) -> int:
+        async with client(ws + "ws/echo") as conn:
+            for i in range(100):
+                await conn.send(f"{i:03d}" + "x" * 5000)
+                await conn.recv()
+            status = await asyncio.to_thread(demo.status)
+            mine = [c for c in status["connections"] if c["messages"] == 100]
+            assert len(mine) == 1
+            peer = mine[0]["peer"]
+            kept = [r["data"] for r in status["received"] if r["peer"] == peer]
+            assert 0 < len(kept) <= 32
+            assert kept[-1].startswith("099") and all(len(d) <= 1000 for d in kept)
+            return int(peer)
+
+    peer = run(demo, scenario)
+    deadline = time.monotonic() + 5
+    while True:
+        status = demo.status()
+        gone = peer not in [c["peer"] for c in status["connections"]]
+        if gone and not [r for r in status["received"] if r["peer"] == peer]:
+            break
+        assert time.monotonic() < deadline, "the peer's records outlived it"
+        time.sleep(0.05)
+
+
+def test_a_chat_member_that_stops_reading_does_not_slow_the_others(tight: Demo) -> None:
+    """one member stops reading: each of another member's 300 messages of 60 KB comes back
+    to it in well under the second the old server waited on the slow member per message
+    (it took 11 s in all there), and the slow member is closed."""
+
+    async def scenario(ws: str) -> float:
+        slow_sock = socket.create_connection(("127.0.0.1", int(urlsplit(tight.url).port or 0)))
+        slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with connect(ws + "ws/chat", sock=slow_sock, max_queue=1, ping_interval=None, close_timeout=1):
+            slow = [c["peer"] for c in (await asyncio.to_thread(tight.status))["connections"]]
+            async with client(ws + "ws/chat") as fast:
+                await next_json(fast, "joined")
+                slowest = 0.0
+                for i in range(300):
+                    sent = time.monotonic()
+                    await fast.send(f"{i} " + "x" * 60_000)
+                    assert (await next_json(fast, "chat"))["text"].startswith(f"{i} ")
+                    slowest = max(slowest, time.monotonic() - sent)
+                for _ in range(100):  # the slow member is closed (1013, or aborted if that cannot get through)
+                    live = [c["peer"] for c in (await asyncio.to_thread(tight.status))["connections"]]
+                    if not set(slow) & set(live):
+                        return slowest
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"the slow member {slow} is still open: {live}")
+
+    slowest = run_for(tight, scenario, 30)
+    assert slowest < 1.0, f"a message took {slowest:.3f} s to go round"
+
+
+def test_a_feed_member_that_stops_reading_does_not_slow_the_ticks(tight: Demo) -> None:
+    """a feed client floods 60 KB notes and reads none of the acks: another client still
+    gets its ticks (a round of 5 every 0.2 s), and the flooder is closed."""
+
+    async def scenario(ws: str) -> int:
+        slow_sock = socket.create_connection(("127.0.0.1", int(urlsplit(tight.url).port or 0)))
+        slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        async with client(ws + "ws/feed") as fast:
+            await next_json(fast, "hello")
+            async with connect(
+                ws + "ws/feed", sock=slow_sock, max_queue=1, ping_interval=None, close_timeout=1
+            ) as slow:
+                note = json.dumps({"type": "note", "seq": 1, "text": "x" * 60_000})
+
+                async def flood() -> None:
+                    with contextlib.suppress(ConnectionClosed):
+                        for _ in range(400):
+                            await slow.send(note)
+
+                flooding = asyncio.create_task(flood())
+                ticks = 0
+                started = time.monotonic()
+                while time.monotonic() - started < 2.0:
+                    ticks += (await next_json(fast, "tick"))["type"] == "tick"
+                await flooding
+                return ticks
+
+    ticks = run_for(tight, scenario, 30)
+    assert ticks >= 15, ticks  # 2 s at 25 ticks/s is 50; the old server sent about 2
+
+
+def test_outgoing_messages_are_capped_like_incoming_ones(demo: Demo) -> None:
+    """60,000 NULs (6 bytes each once in JSON) are not broadcast as 360 KB: the sender is closed
+    with 1009, the other members get nothing of it; the echo still sends them back as they came."""
+
+    async def scenario(ws: str) -> tuple[int | None, dict[str, Any], int | None]:
+        async with client(ws + "ws/chat") as alice, client(ws + "ws/chat") as bob:
+            await next_json(bob, "joined")
+            await alice.send("\x00" * 60_000)
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await alice.recv()
+            await bob.send("after")
+            after = await next_json(bob, "chat")
+            async with client(ws + "ws/feed") as feed:
+                await feed.send(json.dumps({"seq": 1, "text": "\x00" * 60_000}))
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await feed.recv()
+            async with client(ws + "ws/echo") as echo:
+                await echo.send("\x00" * 60_000)
+                assert await echo.recv() == "\x00" * 60_000
+            return alice.close_code, after, feed.close_code
+
+    alice_code, after, feed_code = run(demo, scenario)
+    assert alice_code == 1009 and feed_code == 1009
+    assert after["text"] == "after"
+
+
+def test_a_refused_handshake_does_not_use_a_fault_slot(demo: Demo) -> None:
+    """/api/refuse and /api/hang apply to handshakes the gate lets through: a cross-origin one
+    gets its 403 and leaves the slot for the next allowed handshake."""
+    demo.control("refuse", n=1)
+    assert handshake_status(demo, origin="http://attacker.example") == 403
+    assert handshake_status(demo, path="push/1/1") == 404  # no such endpoint: no slot either
+    assert demo.status()["refusing"] == 1
+    assert handshake_status(demo) == 503
+    assert demo.status()["refusing"] == 0
+    demo.control("hang", n=1)
+    assert handshake_status(demo, origin="http://attacker.example") == 403
+    assert demo.status()["hanging"] == 1
+    assert handshake_status(demo, open_timeout=0.5) == "timeout"  # this one hangs
+    assert demo.status()["hanging"] == 0
+    assert handshake_status(demo) == 101
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        masked_frame(0x8, (1000).to_bytes(2, "big") + b"r" * 124),  # reason over 123 bytes
+        masked_frame(0x8, (999).to_bytes(2, "big")),  # a code no one may send
+        masked_frame(0x8, (1005).to_bytes(2, "big")),  # a code reserved for "no code"
+    ],
+    ids=["long-reason", "code-999", "code-1005"],
+)
+def test_a_bad_close_frame_ends_the_connection(demo: Demo, frame: bytes) -> None:
+    """an invalid close frame on /ws/feed is a protocol error (1002), and the peer is gone: no zombie."""
+
+    async def scenario(ws: str) -> int | None:
+        async with client(ws + "ws/feed") as conn:
+            await next_json(conn, "hello")
+            peers = {c["peer"] for c in (await asyncio.to_thread(demo.status))["connections"]}
+            conn.transport.write(frame)
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await conn.recv()
+            for _ in range(100):
+                live = {c["peer"] for c in (await asyncio.to_thread(demo.status))["connections"]}
+                if len(peers - live) >= 1:
+                    return conn.close_code
+                await asyncio.sleep(0.05)
+            raise AssertionError("the server kept the connection")
+
+    assert run(demo, scenario) in (1002, 1006)
+
+
+def test_deep_json_on_the_feed_is_acked_and_heartbeats_go_on(demo: Demo) -> None:
+    """a 2,000-deep array as a note is not JSON the feed reads (no RecursionError): it is acked
+    as text, and the connection keeps answering heartbeats."""
+
+    async def scenario(ws: str) -> tuple[dict[str, Any], str | bytes]:
+        async with client(ws + "ws/feed") as conn:
+            await next_json(conn, "hello")
+            await conn.send("[" * 2000 + "]" * 2000)
+            ack = await next_json(conn, "ack")
+            await conn.send("ping")
+            while (reply := await conn.recv()) != "pong":
+                assert json.loads(reply)["type"] == "tick"
+            return ack, reply
+
+    ack, reply = run(demo, scenario)
+    assert ack["text"] == "[" * 2000 + "]" * 2000
+    assert reply == "pong"
