@@ -332,3 +332,17 @@ def test_the_tab_count_follows_joins_and_leaves() -> None:
     socks[2].destroy()
     hub.pump()
     assert [s.tabs for s in socks[:2]] == [2, 2]
+
+
+def test_a_followers_create_and_onreconnect_are_done_by_the_leader() -> None:
+    hub = Hub()
+    rts, socks, _ = open_plain(hub, 2)
+    net = rts[0].net
+    first = net.last_id
+    socks[1].create()
+    hub.pump()
+    assert net.last_id == first + 1 and socks[0].state is State.CONNECTING
+    assert socks[1].state is State.CONNECTING and rts[1].net.live == 0
+    socks[1].onreconnect()
+    hub.pump()
+    assert socks[0].state is State.RECONNECTING and socks[1].state is State.RECONNECTING
