@@ -17,6 +17,7 @@ each one is atomic in the store. Sequence numbers are the wire's: from 1 per dir
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
@@ -30,9 +31,7 @@ class Appended(IntEnum):
     """The outcome of :meth:`SessionStore.append_in`."""
 
     STORED = 1
-    """The message was the next one: stored, and the session's inbound ack advanced."""
-    DUPLICATE = 0
-    """A message already stored (a resend after a resume): dropped."""
+    """Every message was stored (or was a resend of one already stored)."""
     GAP = -1
     """A message beyond the next one: a protocol error."""
     GONE = -2
@@ -137,21 +136,24 @@ class SessionStore(ABC):
         """Restart the expiry clock (``session_ttl`` from now); ``False`` if the session is gone."""
 
     @abstractmethod
-    async def append_out(self, session_id: str, data: Data) -> int:
-        """Number and keep a server → client message (dropping the oldest past
-        ``replay_limit``); return its sequence number, or 0 if the session is gone."""
+    async def append_out(self, session_id: str, messages: Sequence[Data], in_read: int = 0) -> int | None:
+        """Number and keep server → client ``messages`` in order (dropping the oldest past
+        ``replay_limit``) and record that the handler finished with every client message up
+        to ``in_read`` (forgetting them), all at once. Returns the last sequence number, or
+        ``None`` if the session is gone."""
 
     @abstractmethod
     async def ack_out(self, session_id: str, seq: int) -> None:
         """The client received every server → client message up to ``seq``: forget them."""
 
     @abstractmethod
-    async def append_in(self, session_id: str, seq: int, data: Data) -> Appended:
-        """Store client → server message ``seq`` if it is the next one (the dedup state)."""
+    async def append_in(self, session_id: str, messages: Sequence[tuple[int, Data]]) -> tuple[int, Appended]:
+        """Store client → server ``(seq, data)`` messages, in order, each only if it is the next
+        one (the dedup state: a resend is skipped). Stops at the first that cannot be stored.
 
-    @abstractmethod
-    async def consumed_in(self, session_id: str, seq: int) -> None:
-        """The handler finished with every client → server message up to ``seq``: forget them."""
+        Returns the session's inbound ack afterwards and :attr:`Appended.STORED`, or why it
+        stopped (:attr:`~Appended.GAP`, :attr:`~Appended.FULL`, :attr:`~Appended.GONE`).
+        """
 
     @abstractmethod
     async def read(

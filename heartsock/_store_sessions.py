@@ -63,6 +63,7 @@ _ACK_EVERY = 32
 _ACK_DELAY = 0.05
 _HELLO_TIMEOUT = 10.0
 _COMMIT_EVERY = 16
+_WRITE_BATCH = 256
 
 
 class StoreSession(Session):
@@ -91,6 +92,9 @@ class StoreSession(Session):
         self._committed = in_read  # the last one the store knows it finished with
         self._unacked = 0
         self._loops: list[asyncio.Future[None]] = []
+        self._outgoing: list[Data] = []  # sent by the handler, not in the store yet
+        self._writer: asyncio.Future[None] | None = None
+        self._write_lock = asyncio.Lock()
 
     @property
     def unacknowledged(self) -> int:
@@ -105,9 +109,19 @@ class StoreSession(Session):
         """
         if self.ended:
             raise SocketClosed(f"session {self.short_id} ended")
-        if not await self._store.append_out(self.id, data):
-            self.end("expired")
-            raise SocketClosed(f"session {self.short_id} ended")
+        if not isinstance(data, (str, bytes)):
+            raise TypeError(f"a session message must be str or bytes, got {type(data).__name__}")
+        self._outgoing.append(data)
+        self._kick()
+        if len(self._outgoing) >= _WRITE_BATCH:
+            await self.flush()  # the store is behind: wait for it
+
+    async def flush(self) -> None:
+        """Wait until every message sent so far (and the handler's progress) is in the store."""
+        while (self._outgoing or self._processed > self._committed) and not self.ended:
+            self._kick()
+            assert self._writer is not None
+            await asyncio.shield(self._writer)
 
     async def recv(self) -> Data:
         """The next message from the client (and: the handler finished with the previous one).
@@ -117,7 +131,7 @@ class StoreSession(Session):
         """
         self._processed = self._returned
         if self._processed - self._committed >= _COMMIT_EVERY:
-            await self._commit()
+            self._kick()
         item = await self._inbox.get()
         if item is _END:
             self._inbox.put_nowait(_END)
@@ -132,11 +146,32 @@ class StoreSession(Session):
         """Start reading the session's inbound stream and renewing its lease."""
         self._loops = [asyncio.ensure_future(self._read_loop()), asyncio.ensure_future(self._lease_loop())]
 
-    async def _commit(self) -> None:
-        processed = self._processed
-        if processed > self._committed:
-            await self._store.consumed_in(self.id, processed)
-            self._committed = processed
+    def _kick(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        """Write the handler's messages and progress to the store, in order, in batches."""
+        while self._outgoing or self._processed > self._committed:
+            try:
+                await self._write_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is unreachable: keep the messages, try again
+                log.warning("session %s: writing to the store failed: %s", self.short_id, exc)
+                await asyncio.sleep(self._owner.tick)
+
+    async def _write_batch(self) -> None:
+        async with self._write_lock:
+            batch, processed = self._outgoing[:_WRITE_BATCH], self._processed
+            if not batch and processed <= self._committed:
+                return
+            seq = await self._store.append_out(self.id, batch, processed)
+            del self._outgoing[: len(batch)]
+            self._committed = max(self._committed, processed)
+            if seq is None:
+                self._outgoing.clear()
+                self.end("expired")
 
     async def _read_loop(self) -> None:
         after, control = self._returned, "0"
@@ -163,7 +198,8 @@ class StoreSession(Session):
             await asyncio.sleep(tick)
             try:
                 held = await store.claim(self.id, self._owner.owner)
-                await self._commit()
+                if self._processed > self._committed:
+                    self._kick()
                 info = await store.info(self.id)
             except Exception as exc:
                 log.warning("session %s: renewing the lease failed: %s", self.short_id, exc)
@@ -178,9 +214,10 @@ class StoreSession(Session):
                 self._unacked = info["out_seq"] - info["out_ack"]
 
     async def hand_over(self) -> None:
-        """A clean shutdown: record exactly where the handler was and give the lease up."""
+        """A clean shutdown: write what the handler sent, record exactly where it was, give the lease up."""
         with contextlib.suppress(Exception):
-            await self._commit()
+            while self._outgoing or self._processed > self._committed:
+                await self._write_batch()
             await self._store.release(self.id, self._owner.owner)
 
     def end(self, why: str) -> None:
@@ -212,8 +249,10 @@ class _Acks:
         self.timer: asyncio.TimerHandle | None = None
 
     async def stored(self, seq: int) -> None:
+        if seq <= self.in_ack:
+            return
+        self.owed += seq - self.in_ack
         self.in_ack = seq
-        self.owed += 1
         if self.owed >= _ACK_EVERY:
             await self.flush()
         elif self.timer is None:
@@ -236,6 +275,61 @@ class _Acks:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+
+class _Inbound:
+    """One connection's client messages on their way into the store, written in batches by one task."""
+
+    def __init__(self, manager: StoreSessionManager, conn: SessionConnection, session_id: str, acks: _Acks) -> None:
+        self.manager = manager
+        self.conn = conn
+        self.session_id = session_id
+        self.acks = acks
+        self.pending: list[tuple[int, Data]] = []
+        self.task: asyncio.Future[None] | None = None
+        self.closed = False  # the connection was closed for what the store said
+
+    async def put(self, seq: int, data: Data) -> None:
+        """Queue a data frame; wait while ``max_queue`` of them are not in the store yet."""
+        self.pending.append((seq, data))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._write())
+        if len(self.pending) >= self.manager.max_queue:
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every queued frame is in the store (or the connection was closed)."""
+        while self.pending and not self.closed and self.task is not None:
+            await asyncio.shield(self.task)
+
+    async def _write(self) -> None:
+        store, conn = self.manager.store, self.conn
+        try:
+            while self.pending and not self.closed:
+                batch = self.pending[:_WRITE_BATCH]
+                in_ack, outcome = await store.append_in(self.session_id, batch)
+                done = 0
+                while done < len(batch) and batch[done][0] <= in_ack:
+                    done += 1
+                del self.pending[:done]
+                await self.acks.stored(in_ack)
+                if outcome is Appended.FULL:
+                    await asyncio.sleep(min(0.02, self.manager.tick))  # the handler is behind
+                elif outcome is Appended.GAP:
+                    self.closed = True
+                    await conn.close(CLOSE_PROTOCOL_ERROR, "session protocol error")
+                elif outcome is Appended.GONE:
+                    self.closed = True
+                    await conn.close(1000, "session ended")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__.startswith("ConnectionClosed"):
+                self.closed = True
+                return
+            log.warning("session %s: the session store failed: %s", self.session_id[:8], exc)
+            self.closed = True
+            await conn.close(CLOSE_INTERNAL_ERROR, "session store unavailable")
 
 
 class StoreSessionManager:
@@ -341,10 +435,11 @@ class StoreSessionManager:
             log.exception("session handler failed (session %s)", session.short_id)
         finally:
             self.running.pop(session.id, None)
-        session.end("the handler returned")
         if not session.lost:
             with contextlib.suppress(Exception):
+                await session.flush()  # what it sent last reaches the client before the end
                 await self.store.end(session.id, "the handler returned")
+        session.end("the handler returned")
 
     async def _hold(
         self,
@@ -362,6 +457,7 @@ class StoreSessionManager:
         if (running := self.running.get(session_id)) is not None:
             running.connection = conn
         acks = _Acks(self, conn, in_ack)
+        inbound = _Inbound(self, conn, session_id, acks)
         loops: list[asyncio.Future[None]] = []
         try:
             await self._ensure_handler(session_id, origin)
@@ -371,7 +467,7 @@ class StoreSessionManager:
                 asyncio.ensure_future(self._keepalive(conn, session_id, origin)),
             ]
             async for frame in conn:
-                if not await self._frame(conn, session_id, frame, acks):
+                if not await self._frame(conn, session_id, frame, inbound):
                     return
         except Exception as exc:
             if type(exc).__name__.startswith("ConnectionClosed"):
@@ -380,6 +476,8 @@ class StoreSessionManager:
             await conn.close(CLOSE_INTERNAL_ERROR, "session store unavailable")
         finally:
             acks.cancel()
+            if inbound.task is not None:
+                inbound.task.cancel()
             for loop in loops:
                 loop.cancel()
             if self.holders.get(session_id) is conn:
@@ -389,26 +487,19 @@ class StoreSessionManager:
                 with contextlib.suppress(Exception):
                     await self.store.touch(session_id)  # the expiry clock starts now
 
-    async def _frame(self, conn: SessionConnection, session_id: str, frame: Data, acks: _Acks) -> bool:
+    async def _frame(self, conn: SessionConnection, session_id: str, frame: Data, inbound: _Inbound) -> bool:
         try:
             kind, number, rest = parse_frame(frame)
         except ValueError:
             kind, number, rest = "?", 0, ""
         if kind == DATA:
-            while (result := await self.store.append_in(session_id, number, rest)) is Appended.FULL:
-                await asyncio.sleep(min(0.02, self.tick))  # the handler is behind: stop reading meanwhile
-            if result is Appended.STORED:
-                await acks.stored(number)
-                return True
-            if result is Appended.DUPLICATE:
-                return True
-            if result is Appended.GONE:
-                await conn.close(1000, "session ended")
-                return False
+            await inbound.put(number, rest)
+            return not inbound.closed
         elif kind == ACK:
             await self.store.ack_out(session_id, number)
             return True
         elif kind == BYE:
+            await inbound.drain()  # what the client sent before its goodbye reaches the handler
             await self.store.end(session_id, "the client destroyed its socket")
             await conn.close(1000, "session ended")
             return False

@@ -30,7 +30,7 @@ import contextlib
 import itertools
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._store import Appended, Control, Entry, SessionStore, StoredSession
@@ -50,17 +50,30 @@ local function follow(meta, key)
 end
 """
 
-# KEYS: meta, out. ARGV: field, payload, replay_limit.
+# KEYS: meta, out, in. ARGV: replay_limit, in_read, then field, payload for each message.
 _APPEND_OUT = (
     _FOLLOW
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local seq = redis.call('HINCRBY', KEYS[1], 'out_seq', 1)
-local limit = tonumber(ARGV[3])
-local n = redis.call('XLEN', KEYS[2])
-if n >= limit then redis.call('HINCRBY', KEYS[1], 'dropped', n - limit + 1) end
-redis.call('XADD', KEYS[2], 'MAXLEN', limit, seq .. '-0', ARGV[1], ARGV[2])
-follow(KEYS[1], KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local limit = tonumber(ARGV[1])
+local seq = tonumber(redis.call('HGET', KEYS[1], 'out_seq') or '0')
+if #ARGV >= 4 then
+  local n = redis.call('XLEN', KEYS[2])
+  local dropped = 0
+  for i = 3, #ARGV, 2 do
+    seq = seq + 1
+    if n >= limit then dropped = dropped + 1 else n = n + 1 end
+    redis.call('XADD', KEYS[2], 'MAXLEN', limit, seq .. '-0', ARGV[i], ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[1], 'out_seq', seq)
+  if dropped > 0 then redis.call('HINCRBY', KEYS[1], 'dropped', dropped) end
+  follow(KEYS[1], KEYS[2])
+end
+local done = tonumber(ARGV[2])
+if done > tonumber(redis.call('HGET', KEYS[1], 'in_read') or '0') then
+  redis.call('HSET', KEYS[1], 'in_read', done)
+  redis.call('XTRIM', KEYS[3], 'MINID', (done + 1) .. '-0')
+end
 return seq
 """
 )
@@ -76,33 +89,33 @@ redis.call('XTRIM', KEYS[2], 'MINID', (seq + 1) .. '-0')
 return 1
 """
 
-# KEYS: meta, in. ARGV: seq, field, payload, inbound_limit.
+# KEYS: meta, in. ARGV: inbound_limit, then seq, field, payload for each message.
 _APPEND_IN = (
     _FOLLOW
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
-local seq = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, -2} end
 local ack = tonumber(redis.call('HGET', KEYS[1], 'in_ack') or '0')
-if seq <= ack then return 0 end
-if seq ~= ack + 1 then return -1 end
 local done = tonumber(redis.call('HGET', KEYS[1], 'in_read') or '0')
-if ack - done >= tonumber(ARGV[4]) then return -3 end
-redis.call('XADD', KEYS[2], seq .. '-0', ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[1], 'in_ack', seq)
-follow(KEYS[1], KEYS[2])
-return 1
+local limit = tonumber(ARGV[1])
+local status = 1
+local stored = false
+for i = 2, #ARGV, 3 do
+  local seq = tonumber(ARGV[i])
+  if seq > ack then
+    if seq ~= ack + 1 then status = -1 break end
+    if ack - done >= limit then status = -3 break end
+    redis.call('XADD', KEYS[2], seq .. '-0', ARGV[i + 1], ARGV[i + 2])
+    ack = seq
+    stored = true
+  end
+end
+if stored then
+  redis.call('HSET', KEYS[1], 'in_ack', ack)
+  follow(KEYS[1], KEYS[2])
+end
+return {ack, status}
 """
 )
-
-# KEYS: meta, in. ARGV: seq.
-_CONSUMED_IN = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local seq = tonumber(ARGV[1])
-if seq <= tonumber(redis.call('HGET', KEYS[1], 'in_read') or '0') then return 1 end
-redis.call('HSET', KEYS[1], 'in_read', seq)
-redis.call('XTRIM', KEYS[2], 'MINID', (seq + 1) .. '-0')
-return 1
-"""
 
 # KEYS: meta, out, in, ctl. ARGV: ttl_ms.
 _TOUCH = """
@@ -164,7 +177,14 @@ return 1
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{24}")  # secrets.token_urlsafe(18)
 _LINGER_MS = 10_000  # how long an ended session's last messages stay readable
-_BLOCK_MS = 250  # the longest one blocking XREAD waits before it reads again
+_BLOCK_MS = 1000  # the longest one blocking XREAD waits before it reads again
+_WAKE_TTL_MS = 60_000  # a process's wake Stream outlives it by this much
+# KEYS: wake. ARGV: ttl_ms.
+_WAKE = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', 16, '*', 'w', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 class RedisStore(SessionStore):
@@ -216,12 +236,15 @@ class RedisStore(SessionStore):
         options.setdefault("protocol", 2)
         self.redis: Redis = from_url(url, decode_responses=False, **options)
         # Every waiting read of this process shares one connection's blocking XREAD.
-        self._waits = _Multiplexer(self.redis, lambda: from_url(url, single_connection_client=True, **options))
+        self._waits = _Multiplexer(
+            self.redis,
+            lambda: from_url(url, single_connection_client=True, **options),
+            f"{prefix}wake:{secrets.token_hex(8)}",
+        )
         script = self.redis.register_script
         self._append_out = script(_APPEND_OUT)
         self._ack_out = script(_ACK_OUT)
         self._append_in = script(_APPEND_IN)
-        self._consumed_in = script(_CONSUMED_IN)
         self._touch = script(_TOUCH)
         self._attach = script(_ATTACH)
         self._claim = script(_CLAIM)
@@ -288,25 +311,27 @@ class RedisStore(SessionStore):
         keys = self._keys(session_id, "meta", "out", "in", "ctl")
         return bool(await self._touch(keys=keys, args=[self._ttl_ms]))
 
-    async def append_out(self, session_id: str, data: Data) -> int:
-        """Number and keep a server → client message; 0 if the session is gone."""
-        field, payload = _field(data)
-        keys = self._keys(session_id, "meta", "out")
-        return int(await self._append_out(keys=keys, args=[field, payload, self.replay_limit]))
+    async def append_out(self, session_id: str, messages: Sequence[Data], in_read: int = 0) -> int | None:
+        """Number and keep ``messages`` and record the handler's progress; ``None`` if the session is gone."""
+        args: list[Any] = [self.replay_limit, in_read]
+        for data in messages:
+            args.extend(_field(data))
+        keys = self._keys(session_id, "meta", "out", "in")
+        seq = int(await self._append_out(keys=keys, args=args))
+        return None if seq < 0 else seq
 
     async def ack_out(self, session_id: str, seq: int) -> None:
         """Forget the server → client messages up to ``seq``."""
         await self._ack_out(keys=self._keys(session_id, "meta", "out"), args=[seq])
 
-    async def append_in(self, session_id: str, seq: int, data: Data) -> Appended:
-        """Store client → server message ``seq`` if it is the next one."""
-        field, payload = _field(data)
-        keys = self._keys(session_id, "meta", "in")
-        return Appended(int(await self._append_in(keys=keys, args=[seq, field, payload, self.inbound_limit])))
-
-    async def consumed_in(self, session_id: str, seq: int) -> None:
-        """Forget the client → server messages up to ``seq``."""
-        await self._consumed_in(keys=self._keys(session_id, "meta", "in"), args=[seq])
+    async def append_in(self, session_id: str, messages: Sequence[tuple[int, Data]]) -> tuple[int, Appended]:
+        """Store client → server messages, each only if it is the next one."""
+        args: list[Any] = [self.inbound_limit]
+        for seq, data in messages:
+            args.append(seq)
+            args.extend(_field(data))
+        in_ack, outcome = await self._append_in(keys=self._keys(session_id, "meta", "in"), args=args)
+        return int(in_ack), Appended(int(outcome))
 
     async def read(
         self,
@@ -366,16 +391,19 @@ class _Multiplexer:
 
     A read that found nothing registers the streams it waits for; the loop reads them all in
     one ``XREAD … BLOCK`` and hands each waiter what is past its position. A waiter whose
-    streams the blocked ``XREAD`` does not cover interrupts it (``CLIENT UNBLOCK``) so the loop
-    reads again with them; the ``BLOCK`` of ``_BLOCK_MS`` bounds a lost interruption.
+    streams the pending ``XREAD`` does not cover adds an entry to this process's own *wake*
+    Stream, which every ``XREAD`` of the loop also reads: it returns at once, even if the
+    entry landed before it began to block, and the loop reads again with the new streams.
     So a process holds two Redis connections for reads however many sessions it serves.
     """
 
-    def __init__(self, redis: Redis, connect: Callable[[], Redis]) -> None:
+    def __init__(self, redis: Redis, connect: Callable[[], Redis], wake_key: str) -> None:
         self.redis = redis
         self.connect = connect
         self.reader: Redis | None = None
-        self.reader_id: int | None = None
+        self.wake_key = wake_key
+        self.wake_position = (0, 0)
+        self._wake = redis.register_script(_WAKE)
         self.waiters: dict[int, tuple[dict[Any, Any], asyncio.Future[Any]]] = {}
         self.covered: dict[str, tuple[int, int]] | None = None  # what the blocked XREAD reads
         self.task: asyncio.Task[None] | None = None
@@ -388,8 +416,8 @@ class _Multiplexer:
         try:
             if self.task is None or self.task.done():
                 self.task = asyncio.ensure_future(self._loop())
-            elif self.covered is not None and self.reader_id is not None and not self._covers(streams):
-                await self.redis.client_unblock(self.reader_id)
+            elif self.covered is not None and not self._covers(streams):
+                await self._wake(keys=[self.wake_key], args=[_WAKE_TTL_MS])
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(future, timeout)
             return []
@@ -405,16 +433,20 @@ class _Multiplexer:
             try:
                 if self.reader is None:
                     self.reader = self.connect()
-                    self.reader_id = int(await self.reader.client_id())
                 merged: dict[str, tuple[int, int]] = {}
-                for streams, _ in self.waiters.values():
+                for streams, future in self.waiters.values():
+                    if future.done():
+                        continue  # answered; its reader removes it when it runs
                     for key, pos in streams.items():
                         position = _position(pos)
                         merged[key] = min(merged.get(key, position), position)
+                if not merged:
+                    await asyncio.sleep(0)
+                    continue
                 self.covered = merged
-                reply = await self.reader.xread(
-                    {key: f"{ms}-{seq}" for key, (ms, seq) in merged.items()}, count=256, block=_BLOCK_MS
-                )
+                wanted: dict[Any, Any] = {key: f"{ms}-{seq}" for key, (ms, seq) in merged.items()}
+                wanted[self.wake_key] = "{}-{}".format(*self.wake_position)
+                reply = await self.reader.xread(wanted, count=256, block=_BLOCK_MS)
             except Exception as exc:
                 self.covered = None
                 for _, future in self.waiters.values():
@@ -423,10 +455,13 @@ class _Multiplexer:
                 with contextlib.suppress(Exception):
                     if self.reader is not None:
                         await self.reader.aclose()
-                self.reader = self.reader_id = None
+                self.reader = None
                 return
             self.covered = None
             streams_read = _streams(reply)
+            for name, items in streams_read:
+                if name.decode() == self.wake_key and items:
+                    self.wake_position = _position(items[-1][0])
             for streams, future in self.waiters.values():
                 if future.done():
                     continue

@@ -87,7 +87,9 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             assert await store.find(sid, "http://b.test") is None  # bound to its Origin
             assert await store.find("no-such-session", "http://a.test") is None
             assert await store.find(sid[:20] + "}:in", "http://a.test") is None  # never a key a client chose
-            assert [await store.append_out(sid, m) for m in ("a", b"\x00b", "c", "d")] == [1, 2, 3, 4]
+            assert await store.append_out(sid, ["a"]) == 1
+            assert await store.append_out(sid, [b"\x00b", "c", "d"]) == 4  # numbered in order, in one call
+            assert await store.append_out(sid, []) == 4
             found = await store.find(sid, "http://a.test")
             assert found is not None and (found.out_seq, found.out_first) == (4, 2)  # "a" fell off (limit 3)
             entries, _ = await store.read(sid, "out", 0, None, None)
@@ -97,14 +99,13 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             assert [e.seq for e in entries] == [4]
             info = await store.info(sid)
             assert info is not None and info["dropped"] == 1 and info["out_ack"] == 3
-            # inbound: the next one is stored, a resend dropped, a gap refused, the unread limit enforced
-            assert await store.append_in(sid, 1, "x1") is Appended.STORED
-            assert await store.append_in(sid, 1, "x1") is Appended.DUPLICATE
-            assert await store.append_in(sid, 3, "x3") is Appended.GAP
-            assert await store.append_in(sid, 2, b"x2") is Appended.STORED
-            assert await store.append_in(sid, 3, "x3") is Appended.FULL  # two unread
-            await store.consumed_in(sid, 1)
-            assert await store.append_in(sid, 3, "x3") is Appended.STORED
+            # inbound: the next one is stored, a resend skipped, a gap refused, the unread limit enforced
+            assert await store.append_in(sid, [(1, "x1")]) == (1, Appended.STORED)
+            assert await store.append_in(sid, [(1, "x1")]) == (1, Appended.STORED)  # a resend: skipped
+            assert await store.append_in(sid, [(3, "x3")]) == (1, Appended.GAP)
+            assert await store.append_in(sid, [(1, "x1"), (2, b"x2"), (3, "x3")]) == (2, Appended.FULL)  # 2 unread
+            assert await store.append_out(sid, [], in_read=1) == 4  # the handler finished with x1
+            assert await store.append_in(sid, [(3, "x3")]) == (3, Appended.STORED)
             entries, _ = await store.read(sid, "in", 1, None, None)
             assert [(e.seq, e.data) for e in entries] == [(2, b"x2"), (3, "x3")]
             # the lease: one holder at a time; released or expired, another may take it
@@ -127,7 +128,8 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             _, controls = await store.read(sid, "out", 4, "0", None)
             assert [(c.kind, c.why, c.out_seq) for c in controls][-1] == ("end", "the client destroyed its socket", 4)
             assert await store.find(sid, "http://a.test") is None and await store.touch(sid) is False
-            assert await store.append_out(sid, "late") == 0 and await store.append_in(sid, 4, "y") is Appended.GONE
+            assert await store.append_out(sid, ["late"]) is None
+            assert await store.append_in(sid, [(4, "y")]) == (0, Appended.GONE)
             assert await store.claim(sid, "p1") == -1 and await store.attach(sid, 0) is None
         finally:
             await store.aclose()
@@ -144,8 +146,8 @@ def test_the_store_expires_a_session_and_every_key_with_it(
         store = RedisStore(redis_server.url, prefix=prefix)
         store.configure(session_ttl=0.3, replay_limit=10, inbound_limit=10)
         sid = await store.create(None)
-        await store.append_out(sid, "a")
-        await store.append_in(sid, 1, "b")
+        await store.append_out(sid, ["a"])
+        await store.append_in(sid, [(1, "b")])
         await store.attach(sid, 0)
         assert len(sync_redis.keys(f"{prefix}*")) == 4
         await asyncio.sleep(0.2)
