@@ -164,6 +164,8 @@ class StoreSession(Session):
     async def _write_batch(self) -> None:
         async with self._write_lock:
             batch, processed = self._outgoing[:_WRITE_BATCH], self._processed
+            if len(batch) < len(self._outgoing):
+                processed = self._committed  # progress only with every send made before it
             if not batch and processed <= self._committed:
                 return
             seq = await self._store.append_out(self.id, batch, processed)
