@@ -105,13 +105,16 @@ class Socket:
         self._shared: SharedLink | None = None
         self._shared_reason: str | None = None
         if opt.shared is not None:
-            from ._shared import SharedLink
-
-            link = SharedLink(opt.shared, opt, rt, self._listeners, self._install)
-            if link.reason is None:
-                self._shared = link  # the lock decides who connects: nothing to create here
-                return
-            self._shared_reason = link.reason  # no BroadcastChannel or Web Locks: a private socket
+            try:
+                from ._shared import SharedLink
+            except ImportError as exc:  # MicroPython: the relay needs CPython's standard library
+                self._shared_reason = f"shared sockets are not available in this Python ({exc}): this socket is private"
+            else:
+                link = SharedLink(opt.shared, opt, rt, self._listeners, self._install)
+                if link.reason is None:
+                    self._shared = link  # the lock decides who connects: nothing to create here
+                    return
+                self._shared_reason = link.reason  # no BroadcastChannel or Web Locks: a private socket
         self._install(Driver(opt, rt, self._listeners))
         self.create()
 
