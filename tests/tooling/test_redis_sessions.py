@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from fastapi import FastAPI, WebSocket
 from redis import Redis
 
 import heartsock
@@ -22,9 +23,11 @@ from heartsock import State
 from heartsock._store import Appended
 from heartsock.errors import ConfigError, ConfigTypeError
 from heartsock.redis_store import RedisStore
-from heartsock.server import Session, serve
+from heartsock.server import Session, asgi, serve
 from tests.multiprocess_support import Proxies, ServerProcess
 from tests.redis_support import RedisServer
+
+from .test_asgi import uvicorn_serving
 
 R = TypeVar("R")
 _prefixes = itertools.count()
@@ -418,3 +421,54 @@ def test_a_redis_restart_without_persistence_resets_the_session(redis_server: Re
     (reset,) = result["resets"]
     assert reset.old_session != reset.new_session and reset.missing is None
     assert result["inbox"] == ["before", "after"]
+
+
+def test_asgi_endpoints_share_sessions_through_the_redis_store(redis_server: RedisServer, prefix: str) -> None:
+    """two FastAPI apps under uvicorn, each with its own asgi(..., store=RedisStore(url)) endpoint: a client that
+    moves from one to the other keeps its session; the handler ran once, on the first, and the second relayed"""
+
+    async def main() -> dict[str, Any]:
+        runs_: list[str] = []
+
+        async def echo(session: Session) -> None:
+            runs_.append(session.id)
+            async for message in session:
+                await session.send(f"e{message}")
+
+        def app() -> tuple[FastAPI, RedisStore]:
+            store = RedisStore(redis_server.url, prefix=prefix)
+            endpoint = asgi(echo, resume=True, store=store)
+            application = FastAPI()
+
+            @application.websocket("/ws")
+            async def route(websocket: WebSocket) -> None:
+                await endpoint(websocket)
+
+            return application, store
+
+        (app_a, store_a), (app_b, store_b) = app(), app()
+        got: list[Any] = []
+        resets: list[Any] = []
+        async with uvicorn_serving(app_a) as base_a, uvicorn_serving(app_b) as base_b:
+            urls = iter([f"{base_a}/ws", f"{base_b}/ws"])
+            sock = heartsock.Socket(
+                lambda: next(urls), resume=True, reconnect_time=0.01, message_cb=got.append, reset_cb=resets.append
+            )
+            await sock.wait_open(10)
+            for i in range(10):
+                sock.send(f"c{i}")
+            await until(lambda: len(got) == 10)
+            sock.onreconnect()  # the next connection goes to the other app
+            for i in range(10, 20):
+                sock.send(f"c{i}")
+            await until(lambda: len(got) == 20)
+            assert sock.url == f"{base_b}/ws"
+            await asyncio.wait_for(sock.drain(), 10)
+            sock.destroy()
+        await store_a.aclose()
+        await store_b.aclose()
+        return {"got": got, "resets": resets, "runs": runs_}
+
+    result = run(main)
+    assert result["got"] == [f"ec{i}" for i in range(20)]
+    assert result["resets"] == [] and len(result["runs"]) == 1
