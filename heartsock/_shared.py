@@ -460,6 +460,9 @@ class SharedLink:
         self._mine.clear()  # from now on this tab's session holds them
         follower.events.clear()
         old.close()
+        if self.leader is not None:
+            self.followers.discard(self.leader)  # the tab that led is gone
+        self.followers.discard(self.tab)
         self.leader = self.tab
         self.driver = new
         self._install(new)
@@ -546,15 +549,15 @@ class SharedLink:
             return False
         self.taken[sender] = k
         session = machine.session
-        if self._bus is not None and (session is not None or not mine):
+        if self._bus is not None and self.followers and (session is not None or not mine):
             seq = session.out_seq if session is not None else 0
             self._bus.post([TOOK, self.tab, sender, k, seq, data if session is not None else None])
         return sent
 
     def _relay(self, event: str, args: tuple[Any, ...]) -> None:
         bus = self._bus
-        if bus is None or self.closed:
-            return
+        if bus is None or self.closed or not self.followers:
+            return  # a tab that joins later gets the whole state in its HELLO
         if event == "message":
             bus.post([MESSAGE, self.tab, args[0]])
             return
@@ -576,7 +579,7 @@ class SharedLink:
 
     def relay_ack(self, seq: int) -> None:
         """The server acknowledged the session's messages up to ``seq``: the replicas drop them."""
-        if self._bus is not None and not self.closed:
+        if self._bus is not None and not self.closed and self.followers:
             self._bus.post([ACK, self.tab, seq])
 
     def _info(self) -> dict[str, Any]:
@@ -624,6 +627,7 @@ class SharedLink:
         if kind == MESSAGE:
             if sender != self.leader:
                 return
+
             data = message[2]
             if not isinstance(data, (str, bytes)):
                 raise TypeError("a relayed message is str or bytes")
@@ -660,6 +664,10 @@ class SharedLink:
                     while mine and mine[0] <= message[2]:
                         mine.popleft()
                     driver.inbox.notify()
+        elif kind == JOIN:
+            self._count(sender)  # every tab keeps count: a follower that takes over knows whom to tell
+        elif kind == LEAVE:
+            self.followers.discard(sender)
         elif kind == REFUSED:
             if message[2] == self.tab and isinstance(message[3], int):
                 self._confirm(message[3])

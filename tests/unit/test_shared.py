@@ -346,3 +346,20 @@ def test_a_followers_create_and_onreconnect_are_done_by_the_leader() -> None:
     socks[1].onreconnect()
     hub.pump()
     assert socks[0].state is State.RECONNECTING and socks[1].state is State.RECONNECTING
+
+
+def test_a_leader_alone_posts_nothing_per_message_and_a_tab_joining_later_gets_what_follows() -> None:
+    hub = Hub()
+    rts, socks, got = open_plain(hub, 1)
+    net = rts[0].net
+    net.message(net.last_id, "early")
+    socks[0].send("mine")
+    assert not hub.posts  # no other tab: nothing crosses the channel
+    late = Tab(hub)
+    late_got: list[Any] = []
+    late_sock = heartsock.Socket("ws://test/", runtime=late, shared="feed", message_cb=late_got.append)
+    hub.pump()
+    assert late_sock.state is State.OPEN and late_sock.tabs == 2
+    net.message(net.last_id, "later")
+    hub.pump()
+    assert got[0] == ["early", "later"] and late_got == ["later"]
