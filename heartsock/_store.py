@@ -136,11 +136,14 @@ class SessionStore(ABC):
         """Restart the expiry clock (``session_ttl`` from now); ``False`` if the session is gone."""
 
     @abstractmethod
-    async def append_out(self, session_id: str, messages: Sequence[Data], in_read: int = 0) -> int | None:
+    async def append_out(
+        self, session_id: str, messages: Sequence[Data], in_read: int = 0, owner: str = ""
+    ) -> int | None:
         """Number and keep server → client ``messages`` in order (dropping the oldest past
         ``replay_limit``) and record that the handler finished with every client message up
-        to ``in_read`` (forgetting them), all at once. Returns the last sequence number, or
-        ``None`` if the session is gone."""
+        to ``in_read`` (forgetting them), all at once — only while ``owner`` (if given) holds
+        the session's lease, so a handler that lost it cannot write. Returns the last
+        sequence number, or ``None`` if the session is gone or the lease is another's."""
 
     @abstractmethod
     async def ack_out(self, session_id: str, seq: int) -> None:

@@ -168,12 +168,13 @@ class StoreSession(Session):
                 processed = self._committed  # progress only with every send made before it
             if not batch and processed <= self._committed:
                 return
-            seq = await self._store.append_out(self.id, batch, processed)
+            seq = await self._store.append_out(self.id, batch, processed, self._owner.owner)
             del self._outgoing[: len(batch)]
             self._committed = max(self._committed, processed)
             if seq is None:
                 self._outgoing.clear()
-                self.end("expired")
+                self.lost = True  # gone, or another process runs the handler now: write nothing more
+                self.end("the session is gone or its handler runs elsewhere")
 
     async def _read_loop(self) -> None:
         after, control = self._returned, "0"
@@ -210,6 +211,7 @@ class StoreSession(Session):
                 self.end("expired")
             elif held == 0:
                 self.lost = True
+                self._outgoing.clear()
                 self.end("another process runs the handler now")
             elif info is not None:
                 self.replayed, self.dropped = info["replayed"], info["dropped"]
@@ -358,6 +360,7 @@ class StoreSessionManager:
         self.tick = min(1.0, store.lease / 4, session_ttl / 4)
         self.running: dict[str, StoreSession] = {}  # sessions whose handler runs here
         self.holders: dict[str, SessionConnection] = {}  # sessions whose connection is here
+        self._starting: set[str] = set()
         self._tasks: set[asyncio.Future[None]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -411,11 +414,15 @@ class StoreSessionManager:
 
     async def _ensure_handler(self, session_id: str, origin: str | None) -> None:
         """Run the session's handler here if nobody holds its lease."""
-        if session_id in self.running or await self.store.claim(session_id, self.owner) != 1:
+        if session_id in self.running or session_id in self._starting:
             return
-        if session_id in self.running:
-            return
-        info = await self.store.info(session_id)
+        self._starting.add(session_id)  # one start at a time per session (the awaits below)
+        try:
+            if await self.store.claim(session_id, self.owner) != 1:
+                return
+            info = await self.store.info(session_id)
+        finally:
+            self._starting.discard(session_id)
         if info is None:
             return
         if info["in_read"] or info["out_seq"]:

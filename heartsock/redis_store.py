@@ -50,17 +50,18 @@ local function follow(meta, key)
 end
 """
 
-# KEYS: meta, out, in. ARGV: replay_limit, in_read, then field, payload for each message.
+# KEYS: meta, out, in, lease. ARGV: replay_limit, in_read, owner, then field, payload for each message.
 _APPEND_OUT = (
     _FOLLOW
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[3] then return -2 end
 local limit = tonumber(ARGV[1])
 local seq = tonumber(redis.call('HGET', KEYS[1], 'out_seq') or '0')
-if #ARGV >= 4 then
+if #ARGV >= 5 then
   local n = redis.call('XLEN', KEYS[2])
   local dropped = 0
-  for i = 3, #ARGV, 2 do
+  for i = 4, #ARGV, 2 do
     seq = seq + 1
     if n >= limit then dropped = dropped + 1 else n = n + 1 end
     redis.call('XADD', KEYS[2], 'MAXLEN', limit, seq .. '-0', ARGV[i], ARGV[i + 1])
@@ -311,12 +312,15 @@ class RedisStore(SessionStore):
         keys = self._keys(session_id, "meta", "out", "in", "ctl")
         return bool(await self._touch(keys=keys, args=[self._ttl_ms]))
 
-    async def append_out(self, session_id: str, messages: Sequence[Data], in_read: int = 0) -> int | None:
-        """Number and keep ``messages`` and record the handler's progress; ``None`` if the session is gone."""
-        args: list[Any] = [self.replay_limit, in_read]
+    async def append_out(
+        self, session_id: str, messages: Sequence[Data], in_read: int = 0, owner: str = ""
+    ) -> int | None:
+        """Number and keep ``messages`` and record the handler's progress; ``None`` if the session is
+        gone or ``owner`` no longer holds its lease."""
+        args: list[Any] = [self.replay_limit, in_read, owner]
         for data in messages:
             args.extend(_field(data))
-        keys = self._keys(session_id, "meta", "out", "in")
+        keys = self._keys(session_id, "meta", "out", "in", "lease")
         seq = int(await self._append_out(keys=keys, args=args))
         return None if seq < 0 else seq
 

@@ -120,6 +120,8 @@ def test_the_store_numbers_dedups_bounds_leases_and_ends(redis_server: RedisServ
             assert await store.claim(sid, "p2") == 1
             await asyncio.sleep(0.45)  # p2 crashed: its lease expires
             assert await store.claim(sid, "p1") == 1
+            assert await store.append_out(sid, ["from p2"], owner="p2") is None  # fenced: not p2's lease
+            assert await store.append_out(sid, [], owner="p1") == 4
             # a connection attaches: acknowledged up to the client's ack, announced on the control stream
             attached = await store.attach(sid, 4)
             assert attached is not None and attached[:2] == (1, 3)
