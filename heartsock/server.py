@@ -249,7 +249,8 @@ def asgi(
     offers it, ``handler(session)`` runs once per :class:`Session` across the client's
     reconnects, and a client without sessions is closed with 4400. The sessions live in
     the endpoint: make it once (not per request) so that a reconnecting client finds its
-    session, and serve it from one process.
+    session, and serve it from one process — or give every process's endpoint the same
+    ``store`` (:class:`RedisStore`) to share the sessions between them.
 
     Args:
         handler: the application's handler; it receives a :class:`HeartbeatConnection`,
