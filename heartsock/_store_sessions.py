@@ -151,8 +151,8 @@ class StoreSession(Session):
             self._writer = asyncio.ensure_future(self._write())
 
     async def _write(self) -> None:
-        """Write the handler's messages and progress to the store, in order, in batches."""
-        while self._outgoing or self._processed > self._committed:
+        """Write the handler's messages and progress to the store, in order, in batches (until it ends)."""
+        while (self._outgoing or self._processed > self._committed) and not self.ended:
             try:
                 await self._write_batch()
             except asyncio.CancelledError:
