@@ -435,7 +435,7 @@ class SharedLink:
                 self._as_leader(kind, sender, message)
             else:
                 self._as_follower(kind, sender, message)
-        except (IndexError, TypeError, ValueError, KeyError) as exc:
+        except (IndexError, TypeError, ValueError, KeyError, RecursionError) as exc:
             log.debug("shared %r: ignored a malformed message on the bus: %s", self.name, exc)
 
     def on_leader(self) -> None:

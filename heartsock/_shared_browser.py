@@ -2,8 +2,10 @@
 
 Rules:
 
-1. One channel and one lock per shared name: ``heartsock:<name>``, for every tab (or
-   worker) of the origin. No SharedWorker, no service worker: nothing new to deploy.
+1. One channel and one lock per shared name: ``heartsock.v1:<name>`` (:data:`PREFIX`),
+   for every tab (or worker) of the origin. The version is the bus protocol's: tabs
+   running heartsock versions with different bus protocols (an old tab open across a
+   deploy) do not share, rather than misread each other. No SharedWorker, no service worker: nothing new to deploy.
 2. Leadership is a lock request that stays pending in the lock's queue until granted;
    the granted callback returns a promise held until the socket is destroyed. The
    browser releases the lock when the tab closes, crashes or is discarded, and grants it
@@ -28,9 +30,12 @@ from typing import Any
 from . import _browser
 from ._shared import Bus, BusSink
 
-__all__ = ["BrowserBus", "browser_bus", "missing"]
+__all__ = ["PREFIX", "BrowserBus", "browser_bus", "missing"]
 
 log = logging.getLogger("heartsock")
+
+PREFIX = "heartsock.v1:"
+"""The channel's and the lock's name: this prefix, then the ``shared`` name."""
 
 
 def missing() -> str | None:
@@ -86,7 +91,7 @@ class BrowserBus:
         self._pending: list[Any] = []  # this task's posts, as JavaScript arrays
         self._scheduled = False  # a microtask will flush them
         self._flush_proxy = _browser._proxy(self._flush)
-        self._channel = js.BroadcastChannel.new(f"heartsock:{name}")
+        self._channel = js.BroadcastChannel.new(f"{PREFIX}{name}")
         self._on_message = _browser._proxy(self._message, entry=False)
         self._channel.onmessage = self._on_message
         self._abort = js.AbortController.new()
@@ -94,7 +99,7 @@ class BrowserBus:
         self._settled = _browser._proxy(self._done)
         options = js.Object.new()
         options.signal = self._abort.signal
-        request = js.navigator.locks.request(f"heartsock:{name}", options, self._granted)
+        request = js.navigator.locks.request(f"{PREFIX}{name}", options, self._granted)
         request.then(self._settled, self._settled)
 
     def post(self, message: Sequence[Any]) -> None:
