@@ -167,6 +167,12 @@ class RelayListeners(Listeners):
             self.relay(event, args)
         self.own.emit(event, *args)
 
+    def message(self, data: Any) -> None:
+        """``emit("message", data)``, for a receive path that delivers messages on their own."""
+        if not self.local:
+            self.relay("message", (data,))
+        self.own.emit("message", data)
+
 
 class LeaderDriver(Driver):
     """The driver of the tab that holds the WebSocket; it also tells the others about acks."""
