@@ -116,6 +116,24 @@ class Listeners:
                     return
                 self.call(fn, args)
 
+    def message(self, data: Any) -> None:
+        """``emit("message", data)``, the receive path's: the callback called here, no argument tuple."""
+        cb = self.callbacks["message"]
+        generation = self.generation
+        if cb is not None:
+            try:
+                result = cb(data)
+                if result is not None and isawaitable(result):
+                    self._spawn(cb, result)
+            except Exception as exc:
+                self.report(exc, f"heartsock: callback {_describe(cb)} raised")
+        added = self._added["message"]
+        if added:
+            for fn in tuple(added):
+                if self.generation != generation:
+                    return
+                self.call(fn, (data,))
+
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Call ``fn(*args)``; schedule it if it returns an awaitable; report what it raises."""
         try:
@@ -123,11 +141,14 @@ class Listeners:
             # Most callbacks return None: skip isawaitable() (an ABC check, the costliest step
             # of delivering a message) for them.
             if result is not None and isawaitable(result):
-                task = ensure_future(result)
-                _tasks.add(task)
-                task.add_done_callback(self._task_done(fn))
+                self._spawn(fn, result)
         except Exception as exc:
             self.report(exc, f"heartsock: callback {_describe(fn)} raised")
+
+    def _spawn(self, fn: Callable[..., Any], result: Any) -> None:
+        task = ensure_future(result)
+        _tasks.add(task)
+        task.add_done_callback(self._task_done(fn))
 
     def _task_done(self, fn: Callable[..., Any]) -> Callable[[asyncio.Future[Any]], None]:
         def done(task: asyncio.Future[Any]) -> None:

@@ -166,7 +166,7 @@ class Driver:
 
     # ---- events -------------------------------------------------------------------------
     def _deliver_message(self, data: Data) -> None:
-        self.listeners.emit("message", data)
+        self.listeners.message(data)
         if self.inbox.enabled:
             self.inbox.put(data)
 
@@ -241,7 +241,7 @@ class Driver:
         events.popleft()
         self._busy = True
         try:
-            self.listeners.emit("message", data)
+            self.listeners.message(data)
             if self.inbox.enabled:
                 self.inbox.put(data)
         finally:
@@ -264,7 +264,7 @@ class Driver:
         self.size_in += sum(map(len, batch))
         machine = self.machine
         events = machine.events
-        emit = self.listeners.emit
+        deliver = self.listeners.message
         inbox = self.inbox
         now = self.clock()
         count = len(batch)
@@ -281,7 +281,7 @@ class Driver:
             self._busy = True
             try:
                 while True:
-                    emit("message", data)
+                    deliver(data)
                     if inbox.enabled:
                         inbox.put(data)
                     if i == count or events or machine.actions:

@@ -52,7 +52,8 @@ class Inbox:
             return
         self._overflowing = False
         self._buffer.append(data)
-        self.notify()
+        if self._waiters:
+            self.notify()
 
     def take(self) -> Data | None:
         """The oldest buffered message, or ``None``."""

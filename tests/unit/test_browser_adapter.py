@@ -242,23 +242,13 @@ def test_the_earliest_deadline_of_any_socket_is_the_one_armed(stub: tuple[StubJs
 
 
 class StubArray:
-    """A JavaScript Array as Python sees it (a JsProxy): ``to_py()`` copies it."""
+    """A JavaScript Array as Python sees it (a JsProxy): ``to_py()`` copies it, ArrayBuffers as memoryviews."""
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
 
     def to_py(self) -> list[Any]:
-        return list(self.items)
-
-
-class StubBuffer:
-    """An ArrayBuffer / Uint8Array JsProxy: ``to_bytes()`` copies it."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def to_bytes(self) -> bytes:
-        return bytes(self.data)
+        return [memoryview(bytes(v)) if isinstance(v, (bytes, bytearray)) else v for v in self.items]
 
 
 class StubInlet:
@@ -267,7 +257,7 @@ class StubInlet:
     def __init__(self, js: StubJs, deliver: Any, signal: Any) -> None:
         self.js, self.deliver, self.signal = js, deliver, signal
         self.items: list[Any] = []
-        self.blobs: list[bytes] = []
+        self.binary = 0
         self.posted = False
         self.closed = False
         js.inlets.append(self)
@@ -276,21 +266,16 @@ class StubInlet:
         self.posted = False
         if not self.items or self.deliver is None:
             return
-        batch, self.items = self.items, []
-        blob = None
-        if self.blobs:
-            blob = StubBuffer(b"".join(self.blobs))
-        self.blobs = []
-        self.deliver(StubArray(batch), blob)
+        batch, count = self.items, self.binary
+        self.items, self.binary = [], 0
+        self.deliver(StubArray(batch), count)
 
     def attach(self, ws: StubWebSocket, key: int) -> None:
         def onmessage(event: Any) -> None:
             data = event.data
-            if isinstance(data, str):
-                self.items += [key, data]
-            else:
-                self.items += [key, len(data)]
-                self.blobs.append(bytes(data))
+            self.items += [key, data]
+            if not isinstance(data, str):
+                self.binary += 1
             if not self.posted:
                 self.posted = True
                 self.js.tasks.append(self.flush)
@@ -315,7 +300,7 @@ class StubInlet:
         ws.onopen = ws.onmessage = ws.onerror = ws.onclose = None
 
     def close(self) -> None:
-        self.items, self.blobs = [], []
+        self.items, self.binary = [], 0
         self.deliver = self.signal = None
         self.closed = True
 
