@@ -66,6 +66,12 @@ def runs(client: Redis, prefix: str) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in client.hgetall(f"{prefix}test:runs").items()}
 
 
+def handler_progress(client: Redis, prefix: str) -> int:
+    """The last client message a handler finished with, as the store knows it (the furthest session)."""
+    metas = client.keys(f"{prefix}{{*}}:meta")
+    return max((int(client.hget(meta, "in_read") or 0) for meta in metas), default=0)
+
+
 def one_session(client: Redis, prefix: str, count: int) -> tuple[list[str], int]:
     """The one session whose handler received messages: what it received (once ``count`` arrived) and its runs."""
     deadline = time.monotonic() + 10
@@ -227,7 +233,7 @@ def test_two_server_processes_behind_an_alternating_url_provider(
         chaos_task = asyncio.ensure_future(chaos())
         for i in range(count):
             sock.send(f"c{i}")
-            await asyncio.sleep(0.003)
+            await asyncio.sleep(0.004)
         await until(lambda: len(got) >= count, 30)
         chaos_task.cancel()
         await until(lambda: sock.state is State.OPEN)
@@ -368,7 +374,8 @@ def test_when_the_handlers_process_dies_another_process_runs_the_handler_again(
         for i in range(20):
             sock.send(f"c{i}")
         await until(lambda: len(got) >= 20)
-        await asyncio.sleep(0.3)  # the handler waits for c20; its process records that within a tick (0.125 s)
+        # The handler waits for c20: its process records within a tick that it finished with c0..c19.
+        await until(lambda: handler_progress(sync_redis, prefix) == 20)
         await asyncio.to_thread(first.kill)
         for i in range(20, 40):
             sock.send(f"c{i}")
