@@ -222,27 +222,38 @@ class PageWatch:
 # The batcher, in JavaScript: a message event costs one ``push`` (no crossing into
 # Python); the first message of a batch posts a task on a MessageChannel, whose handler
 # hands every message queued by then to Python in one call. A backlog drains in batches;
-# a message on an idle socket waits one task. ``to_py()`` converts the batch in one go
-# (strings to ``str``, ArrayBuffers to ``memoryview``). An error or close event first
-# flushes what is queued, so it arrives after its socket's messages.
+# a message on an idle socket waits one task. Binary messages travel as their byte
+# lengths in the batch plus one buffer holding them all: one ``to_py()`` and one
+# ``to_bytes()`` per batch, then slicing (cheaper than converting each ArrayBuffer). An
+# error or close event first flushes what is queued, so it arrives after its socket's
+# messages.
 _INLET_JS = """
-let items = [], binary = 0, posted = false;
+let items = [], blobs = [], posted = false;
 const channel = new MessageChannel();
 function flush() {
   posted = false;
   if (items.length === 0 || deliver === null) return;
-  const batch = items, count = binary;
+  const batch = items;
   items = [];
-  binary = 0;
-  deliver(batch, count);
+  let blob = undefined;  // None in Python (null would be a JsNull)
+  if (blobs.length === 1) blob = blobs[0];
+  else if (blobs.length > 1) {
+    let size = 0;
+    for (const b of blobs) size += b.byteLength;
+    blob = new Uint8Array(size);
+    let at = 0;
+    for (const b of blobs) { blob.set(new Uint8Array(b), at); at += b.byteLength; }
+  }
+  blobs = [];
+  deliver(batch, blob);
 }
 channel.port1.onmessage = flush;
 return {
   attach(ws, key) {
     ws.onmessage = (e) => {
       const d = e.data;
-      items.push(key, d);
-      if (typeof d !== "string") binary++;
+      if (typeof d === "string") items.push(key, d);
+      else { items.push(key, d.byteLength); blobs.push(d); }
       if (!posted) { posted = true; channel.port2.postMessage(null); }
     };
     ws.onopen = () => { if (signal !== null) signal(key, 0, ws.protocol, 0, false); };
@@ -252,7 +263,7 @@ return {
   detach(ws) { ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null; },
   flush,
   close() {
-    items = []; binary = 0; deliver = signal = null;
+    items = []; blobs = []; deliver = signal = null;
     channel.port1.onmessage = null;
     channel.port1.close();
   },
@@ -292,7 +303,7 @@ class PageInlet:
         self._api: Any = None
         self._proxies: list[Any] = []
         self._delivering = False
-        self._waiting: list[tuple[list[Any], int]] = []
+        self._waiting: list[tuple[list[Any], bytes | None]] = []
         self.batches = 0  # batches delivered (for tests and the bench)
 
     @property
@@ -347,16 +358,17 @@ class PageInlet:
         if entry is not None:
             entry[0].signal(entry[1], kind, text, code, clean)
 
-    def _deliver(self, batch: Any, binary: int) -> None:
+    def _deliver(self, batch: Any, blob: Any) -> None:
         _browser._depth += 1
         try:
             items = batch.to_py()
+            data = None if blob is None else blob.to_bytes()
             if self._delivering:  # a batch inside a batch (a callback that let the event loop run)
-                self._waiting.append((items, binary))
+                self._waiting.append((items, data))
                 return
             self._delivering = True
             try:
-                self._run(items, binary)
+                self._run(items, data)
                 while self._waiting:
                     self._run(*self._waiting.pop(0))
             finally:
@@ -366,14 +378,22 @@ class PageInlet:
         finally:
             _browser._depth -= 1
 
-    def _run(self, items: list[Any], binary: int) -> None:
-        """Hand ``items`` (key, message, key, message…) to their routes, one run of a key at a time."""
+    def _run(self, items: list[Any], data: bytes | None) -> None:
+        """Hand ``items`` to their routes, one run of a key at a time.
+
+        ``items`` is key, message, key, message…; a binary message is its length, its bytes
+        the next ones of ``data``.
+        """
         self.batches += 1
         routes = self.routes
         keys = items[0::2]
         values: list[Any] = items[1::2]
-        if binary:  # memoryviews of the ArrayBuffers' copies: bytes for the user
-            values = [v if type(v) is str else bytes(v) for v in values]
+        if data is not None:
+            at = 0
+            for i, value in enumerate(values):
+                if type(value) is not str:
+                    values[i] = data[at : at + value]
+                    at += value
         count = len(keys)
         if keys.count(keys[0]) == count:  # one socket's messages: the common case
             entry = routes.get(keys[0])

@@ -242,13 +242,23 @@ def test_the_earliest_deadline_of_any_socket_is_the_one_armed(stub: tuple[StubJs
 
 
 class StubArray:
-    """A JavaScript Array as Python sees it (a JsProxy): ``to_py()`` copies it, ArrayBuffers as memoryviews."""
+    """A JavaScript Array as Python sees it (a JsProxy): ``to_py()`` copies it."""
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
 
     def to_py(self) -> list[Any]:
-        return [memoryview(bytes(v)) if isinstance(v, (bytes, bytearray)) else v for v in self.items]
+        return list(self.items)
+
+
+class StubBuffer:
+    """An ArrayBuffer / Uint8Array JsProxy: ``to_bytes()`` copies it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def to_bytes(self) -> bytes:
+        return bytes(self.data)
 
 
 class StubInlet:
@@ -257,7 +267,7 @@ class StubInlet:
     def __init__(self, js: StubJs, deliver: Any, signal: Any) -> None:
         self.js, self.deliver, self.signal = js, deliver, signal
         self.items: list[Any] = []
-        self.binary = 0
+        self.blobs: list[bytes] = []
         self.posted = False
         self.closed = False
         js.inlets.append(self)
@@ -266,16 +276,19 @@ class StubInlet:
         self.posted = False
         if not self.items or self.deliver is None:
             return
-        batch, count = self.items, self.binary
-        self.items, self.binary = [], 0
-        self.deliver(StubArray(batch), count)
+        batch, self.items = self.items, []
+        blob = StubBuffer(b"".join(self.blobs)) if self.blobs else None
+        self.blobs = []
+        self.deliver(StubArray(batch), blob)
 
     def attach(self, ws: StubWebSocket, key: int) -> None:
         def onmessage(event: Any) -> None:
             data = event.data
-            self.items += [key, data]
-            if not isinstance(data, str):
-                self.binary += 1
+            if isinstance(data, str):
+                self.items += [key, data]
+            else:
+                self.items += [key, len(data)]
+                self.blobs.append(bytes(data))
             if not self.posted:
                 self.posted = True
                 self.js.tasks.append(self.flush)
@@ -300,7 +313,7 @@ class StubInlet:
         ws.onopen = ws.onmessage = ws.onerror = ws.onclose = None
 
     def close(self) -> None:
-        self.items, self.binary = [], 0
+        self.items, self.blobs = [], []
         self.deliver = self.signal = None
         self.closed = True
 
