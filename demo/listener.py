@@ -153,6 +153,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             # The handshake is over (refused): without this uvicorn logs an error when the app returns.
             self.handshake_complete = True
+        elif message["type"] == "websocket.accept":
+            # The handshake's request and response are not needed any more: ~4 KB per connection.
+            self.request = self.response = None  # type: ignore[assignment]
 
     @property
     def writing_paused(self) -> bool:
