@@ -19,10 +19,12 @@ Throughout, a separate probe process (``python -m bench.soak --probe URL``, so t
 load generator's own work does not show up in its timings) is the well-behaved client: an
 echo every 20 ms on one connection, a fresh connection (handshake + one echo) every
 second, a chat message every 250 ms (timed until its broadcast comes back) and a count of
-the feed's messages. For each phase the soak records the demo's RSS (``VmRSS``) before,
-at its peak and after settling, the probe's echo p50/p99, and the ``Traceback`` and
-``ERROR`` lines the demo logged. Targets (issue 15): RSS back within +20 MiB of the
-baseline after every phase and never above 300 MiB, echo p99 under 50 ms, no traceback.
+the feed's messages; it also times how late a 10 ms sleep wakes it (its own loop lag: what
+the machine, not the demo, adds to its timings). For each phase the soak records the
+demo's RSS (``VmRSS``) before, at its peak and after settling, the probe's echo p50/p99,
+and the ``Traceback`` and ``ERROR`` lines the demo logged. Targets (issue 15): RSS back
+within +20 MiB of where it was before the phase, never above 300 MiB; echo p99 under
+50 ms; no traceback.
 
 A full run writes ``bench/soak.json`` and renders the README's soak table from it
 (:mod:`bench.soak_report`); ``--scale 0.1`` runs a tenth of everything and writes under
@@ -269,7 +271,13 @@ async def probe(url: str) -> None:
                 out("lost", time.monotonic(), f"feed:{type(exc).__name__}")
                 await asyncio.sleep(0.5)
 
-    await asyncio.gather(echoes(), fresh(), chat(), feed())
+    async def lag() -> None:
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(0.01)
+            out("lag", t0, f"{(time.monotonic() - t0 - 0.01) * 1000:.3f}")
+
+    await asyncio.gather(echoes(), fresh(), chat(), feed(), lag())
 
 
 # ---- the demo, a black box -----------------------------------------------------------------
@@ -387,6 +395,7 @@ class Probe:
             "echo_ms": {**stats(ms("echo")), "timeouts": sum(1 for k, _ in seen if k == "echo_timeout")},
             "connect_ms": {**stats(ms("connect")), "failures": sum(1 for k, _ in seen if k == "connect_fail")},
             "chat_ms": {**stats(ms("chat")), "timeouts": sum(1 for k, _ in seen if k == "chat_timeout")},
+            "lag_ms": stats(ms("lag")),
             "feed_per_s": round(feed / max(end - start, 1e-9), 2),
             "probe_lost": sorted({v for k, v in seen if k == "lost"}),
         }
@@ -744,6 +753,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     log.write_bytes(b"")
     demo = Demo(Path(args.demo_dir).resolve(), log, args.demo_arg or [])
     nofile = raise_nofile()
+    version = demo_version(Path(args.demo_dir).resolve())  # what the demo starts from, not what is there at the end
     started = time.monotonic()
     load_before = os.getloadavg()
     demo.start()
@@ -815,7 +825,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "demo": demo_version(Path(args.demo_dir).resolve()),
+            "demo": version,
             "command": "python -m demo --host 127.0.0.1 --port 0" + "".join(f" {a}" for a in args.demo_arg or []),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
