@@ -51,8 +51,9 @@ class ServerProcess:
         return self.process.wait(15)
 
     def kill(self) -> None:
-        """SIGKILL: the process dies without a word (its leases expire)."""
-        self.process.kill()
+        """SIGKILL: the process dies without a word (its leases expire). Nothing if it already exited."""
+        if self.process.poll() is None:
+            self.process.kill()
         self.process.wait(15)
 
 

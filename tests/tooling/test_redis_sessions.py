@@ -288,15 +288,16 @@ def test_a_server_restart_with_the_redis_store_loses_nothing(
         second = await asyncio.to_thread(ServerProcess, redis_server.url, prefix, mode="echo", count=100, port=port)
         await until(lambda: len(got) >= 60)
         await asyncio.wait_for(sock.drain(), 10)
+        assert await asyncio.to_thread(second.stop) == 0  # while the client still answers its close
         sock.destroy()
         return {"got": got, "resets": resets}
 
     try:
         result = run(main)
     finally:
-        first.stop()
+        first.kill()
         if second is not None:
-            second.stop()
+            second.kill()
     assert result["got"] == [f"ec{i}" for i in range(60)]
     assert result["resets"] == []  # the same session, resumed
     messages, handler_runs = one_session(sync_redis, prefix, 60)
@@ -381,6 +382,7 @@ def test_when_the_handlers_process_dies_another_process_runs_the_handler_again(
             sock.send(f"c{i}")
         await until(lambda: len(got) >= 40)
         await asyncio.wait_for(sock.drain(), 10)
+        assert await asyncio.to_thread(second.stop) == 0  # while the client still answers its close
         sock.destroy()
         return {"got": got, "resets": resets, "opened": opened}
 
@@ -388,7 +390,7 @@ def test_when_the_handlers_process_dies_another_process_runs_the_handler_again(
         result = run(main)
     finally:
         first.kill()
-        second.stop()
+        second.kill()
     assert result["opened"][0] == first.url and result["opened"][-1] == second.url
     assert result["got"] == [f"ec{i}" for i in range(40)]
     assert result["resets"] == []
