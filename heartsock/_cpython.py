@@ -41,6 +41,7 @@ class _Conn:
         self.outgoing: deque[Data] = deque()
         self.queued_bytes = 0
         self.wake = asyncio.Event()
+        self.closing = False  # abandoned: the writer sends what is queued, then ends
         self.tasks: list[asyncio.Task[None]] = []
 
 
@@ -112,6 +113,8 @@ class CPythonTransport:
                     return  # closed: the reader reports the close
                 conn.outgoing.popleft()
                 conn.queued_bytes -= len(data)
+            if conn.closing:
+                return
 
     def send(self, socket_id: int, data: Data) -> None:
         conn = self._conns[socket_id]
@@ -127,9 +130,18 @@ class CPythonTransport:
         if conn.ws is None:
             self._stop(conn)  # still connecting: cancel the handshake
             return
-        for task in conn.tasks[1:]:
-            task.cancel()  # the writer; the reader ends when the close completes
-        self._spawn(self._close_quietly(conn.ws, code, reason))
+        self._spawn(self._close_after_writes(conn, code, reason))
+
+    async def _close_after_writes(self, conn: _Conn, code: int, reason: str) -> None:
+        """A browser's ``close()``: what was sent before goes out first (a session's goodbye too)."""
+        writer = conn.tasks[1]
+        conn.closing = True
+        conn.wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), _CLOSE_WAIT)
+        except Exception:  # TimeoutError: stuck behind flow control
+            writer.cancel()  # the close (or an abort) follows
+        await self._close_quietly(conn.ws, code, reason)
 
     async def _close_quietly(self, ws: Any, code: int, reason: str) -> None:
         try:

@@ -200,3 +200,33 @@ def test_sessions_on_cpython_survive_aborts() -> None:
     got = run(main)
     assert got == [f"s{i}" for i in range(count)]
     assert received == [f"c{i}" for i in range(count)]
+
+
+def test_destroy_on_cpython_says_goodbye_like_a_browser() -> None:
+    """destroy() after send(): the message and the session's goodbye go out before the close
+
+    A browser's ``ws.close()`` sends what was queued first; the CPython transport must too,
+    or the server's session waits for its ttl instead of ending at once.
+    """
+
+    async def main() -> tuple[list[str], float]:
+        received: list[str] = []
+        ended = asyncio.Event()
+
+        async def handler(session: Session) -> None:
+            async for message in session:
+                received.append(str(message))
+            ended.set()
+
+        async with serve(handler, "127.0.0.1", 0, resume=True, session_ttl=60.0) as srv:
+            url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+            async with heartsock.connect(url, resume=True) as sock:
+                for i in range(50):
+                    sock.send(f"m{i}")
+                started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(ended.wait(), 10)
+            return received, asyncio.get_running_loop().time() - started
+
+    received, took = run(main)
+    assert received == [f"m{i}" for i in range(50)]
+    assert took < 5.0  # ended by the goodbye, not by the 60 s session_ttl
