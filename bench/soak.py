@@ -30,6 +30,8 @@ A full run writes ``bench/soak.json`` and renders the README's soak table from i
 (:mod:`bench.soak_report`); ``--scale 0.1`` runs a tenth of everything and writes under
 ``bench/out/soak/``. If the demo's RSS passes ``--rss-abort`` MiB the demo is killed (to
 spare the machine), the phase is marked aborted and the next phase gets a fresh demo.
+``--commit HEAD`` runs the demo of a commit (a ``git archive`` of it) instead of the
+working tree, so that uncommitted edits in a shared checkout stay out of the figures.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -751,9 +754,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / "demo.log"
     log.write_bytes(b"")
-    demo = Demo(Path(args.demo_dir).resolve(), log, args.demo_arg or [])
+    if args.commit:
+        demo_dir, version = snapshot(args.commit)
+    else:
+        demo_dir = Path(args.demo_dir).resolve()
+        version = demo_version(demo_dir)  # what the demo starts from, not what is there at the end
+    demo = Demo(demo_dir, log, args.demo_arg or [])
     nofile = raise_nofile()
-    version = demo_version(Path(args.demo_dir).resolve())  # what the demo starts from, not what is there at the end
     started = time.monotonic()
     load_before = os.getloadavg()
     demo.start()
@@ -822,6 +829,10 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         sampler.stop()
         probe.stop()
         demo.stop()
+        if args.commit:  # the snapshot: unlink the links to this checkout's assets, then remove the copy
+            for name in ("node_modules", "vendor", "dist"):
+                (demo_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(demo_dir, ignore_errors=True)
     return {
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -842,15 +853,37 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def demo_version(cwd: Path) -> str:
-    """The commit of ``demo/`` the run used (``git log -1`` on it), or ``"unknown"``."""
+def _git(cwd: Path, *args: str) -> str:
     try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%h %s", "--", "demo/"], cwd=cwd, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+        run = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        out = ""
-    return out[:100] or "unknown"
+        return ""
+    return run.stdout.strip() if run.returncode == 0 else ""
+
+
+def demo_version(cwd: Path) -> str:
+    """The last commit of ``demo/`` in ``cwd`` (``"unknown"`` outside git), and whether
+    ``demo/`` has uncommitted changes there."""
+    commit = _git(cwd, "log", "-1", "--format=%h %s", "--", "demo/")[:100] or "unknown"
+    dirty = _git(cwd, "status", "--porcelain", "--", "demo/")
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
+def snapshot(commit: str) -> tuple[Path, str]:
+    """The repository at ``commit`` (``git archive``) in a fresh directory, with this
+    checkout's installed assets (node_modules, vendor, dist) linked in; and its label."""
+    import tempfile
+
+    label = _git(ROOT, "log", "-1", "--format=%h %s", commit, "--", "demo/")[:100]
+    if not label:
+        raise SystemExit(f"soak: no commit {commit!r} with a demo/ in this repository")
+    where = Path(tempfile.mkdtemp(prefix="soak-demo-"))
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    for name in ("node_modules", "vendor", "dist"):
+        (where / name).symlink_to(ROOT / name)
+    sha = _git(ROOT, "rev-parse", "--short", commit)
+    return where, f"{label} (snapshot of {sha})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -862,6 +895,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-readme", action="store_true", help="do not render the README's soak table")
     parser.add_argument("--demo-dir", default=str(ROOT), help="run `python -m demo` from this directory")
+    parser.add_argument(
+        "--commit", help="run the demo of this commit (a git archive of it; e.g. HEAD, without uncommitted changes)"
+    )
     parser.add_argument("--demo-arg", action="append", help="an extra argument for the demo (repeatable)")
     parser.add_argument("--rss-abort", type=float, default=1536.0, help="kill the demo above this RSS in MiB")
     parser.add_argument("--phase-timeout", type=float, default=240.0, help="seconds before a phase is abandoned")
