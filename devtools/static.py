@@ -85,6 +85,7 @@ class Mounts:
             "/wheels/": ROOT / "dist",
             "/vendor/wheels/": MICROPIP_DIR,
             "/devtools/pages/": ROOT / "devtools" / "pages",
+            "/examples/runtimes/": ROOT / "examples" / "runtimes",  # one app, three runtimes
         }
         table.update(extra or {})
         if www is not None:

@@ -14,7 +14,8 @@ bridged here, in one place, rather than by a second copy of any logic:
   fixed ``maxlen`` (allocated up front) and has no ``clear()``, so there it is a small
   growable FIFO with the methods heartsock uses.
 - :func:`isawaitable` and :func:`ensure_future`: MicroPython's coroutines are plain
-  generators and its ``asyncio`` has ``create_task`` only.
+  generators and its ``asyncio`` has ``create_task`` only, whose tasks take no done
+  callbacks (``heartsock._mpy_stdlib.Task`` adds them).
 - :data:`MICROPYTHON` says which interpreter this is.
 
 This module imports nothing from ``typing`` at run time (``TYPE_CHECKING`` is spelled
@@ -38,10 +39,8 @@ if TYPE_CHECKING or not MICROPYTHON:
     from collections import deque
     from inspect import isawaitable
 else:  # pragma: no cover - MicroPython only
-    from asyncio import create_task as ensure_future
-
     from ._mpy_stdlib import Fifo as deque
-    from ._mpy_stdlib import isawaitable
+    from ._mpy_stdlib import ensure_future, isawaitable
 
 __all__ = ["MICROPYTHON", "coroutine_steps", "deque", "ensure_future", "install", "isawaitable"]
 

@@ -15,7 +15,9 @@ MicroPython's FFI: the ``js`` module and ``jsffi.create_proxy``. What differs fr
    seconds since the first reading.
 4. One ``setTimeout`` per socket's timer and one set of ``online``/``offline``/
    ``visibilitychange`` listeners per socket (Pyodide shares one per page).
-5. Every entry point from JavaScript catches what it raises and reports it
+5. JavaScript methods are called through one helper, ``target[method](...args)`` (see
+   :func:`_call`): MicroPython's FFI sometimes gets ``this`` wrong in a method call.
+6. Every entry point from JavaScript catches what it raises and reports it
    (:func:`report`): in PyScript on ``sys.stderr`` (its error display), elsewhere with
    ``console.error``.
 
@@ -47,9 +49,28 @@ def in_micropython_browser() -> bool:
 
 
 def _js() -> Any:
+    """``globalThis``."""
     import js
 
-    return js
+    return js.globalThis
+
+
+_INVOKE: list[Any] = []
+
+
+def _call(target: Any, method: str, *args: Any) -> Any:
+    """``target[method](...args)``, with ``target`` as ``this``, through one JavaScript helper.
+
+    MicroPython 1.28's FFI sometimes passes the first argument of a method call as ``this``
+    (``ws.close(1000, "x")`` becomes ``close.call(1000, "x")``), and the browser's "Illegal
+    invocation" then escapes Python's exception handling and wedges the interpreter. A
+    plain call of this helper has no ``this`` to get wrong.
+    """
+    if not _INVOKE:
+        import js
+
+        _INVOKE.append(js.Function.new("t", "m", "...a", "return t[m](...a)"))
+    return _INVOKE[0](target, method, *args)
 
 
 def _proxy(fn: Callable[..., None]) -> Any:
@@ -83,7 +104,7 @@ def report(error: BaseException, context: str) -> None:
     if "pyscript" in sys.modules:
         sys.stderr.write(text)
     else:
-        _js().console.error(text)
+        _call(_js().console, "error", text)
 
 
 class _Clock:
@@ -116,7 +137,7 @@ class MpyTransport:
         if protocols:
             import jsffi
 
-            ws = js.WebSocket.new(url, jsffi.to_js(list(protocols)))
+            ws = _call(js.Reflect, "construct", js.WebSocket, jsffi.to_js([url, list(protocols)]))
         else:
             ws = js.WebSocket.new(url)
         ws.binaryType = "arraybuffer"
@@ -145,7 +166,7 @@ class MpyTransport:
 
     def send(self, socket_id: int, data: Data) -> None:
         ws = self._sockets[socket_id]
-        ws.send(data if type(data) is str else self._js.Uint8Array.new(data))
+        _call(ws, "send", data if type(data) is str else self._js.Uint8Array.new(data))
 
     def _retire(self, socket_id: int) -> Any:
         ws = self._sockets.pop(socket_id, None)
@@ -159,7 +180,7 @@ class MpyTransport:
         ws = self._retire(socket_id)
         if ws is not None:
             try:
-                ws.close(code, reason)
+                _call(ws, "close", code, reason)
             except Exception:  # already closing, or a code the browser refuses
                 pass
 
@@ -198,13 +219,13 @@ class MpyTimer:
         if self._proxy is None:
             self._proxy = _proxy(self._fire)
         if self._handle is not None:
-            js.clearTimeout(self._handle)
+            _call(js, "clearTimeout", self._handle)
         ms = int(delay * 1000 + 0.999)
-        self._handle = js.setTimeout(self._proxy, min(_MAX_TIMEOUT_MS, max(0, ms)))
+        self._handle = _call(js, "setTimeout", self._proxy, min(_MAX_TIMEOUT_MS, max(0, ms)))
 
     def cancel(self) -> None:
         if self._handle is not None:
-            _js().clearTimeout(self._handle)
+            _call(_js(), "clearTimeout", self._handle)
             self._handle = None
 
     def close(self) -> None:
@@ -236,7 +257,7 @@ class MpyWatch:
         self._listeners: list[tuple[Any, str, Any]] = []
         for target, kind, fn in targets:
             proxy = _proxy(fn)
-            target.addEventListener(kind, proxy)
+            _call(target, "addEventListener", kind, proxy)
             self._listeners.append((target, kind, proxy))
 
     @property
@@ -246,7 +267,7 @@ class MpyWatch:
     def close(self) -> None:
         listeners, self._listeners = self._listeners, []
         for target, kind, proxy in listeners:
-            target.removeEventListener(kind, proxy)
+            _call(target, "removeEventListener", kind, proxy)
         _forget(len(listeners))
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import Any
 
-__all__ = ["Fifo", "install", "isawaitable"]
+__all__ = ["Fifo", "Task", "ensure_future", "install", "isawaitable"]
 
 
 def isawaitable(obj: object) -> bool:
@@ -292,6 +292,60 @@ class Fifo:
         if not 0 <= index < size:
             raise IndexError("deque index out of range")
         return self._items[self._head + index]
+
+
+class Task:
+    """A task with the ``add_done_callback``/``exception``/``cancelled`` MicroPython's ``Task`` lacks."""
+
+    def __init__(self, coro: "Any") -> None:
+        import asyncio
+
+        self._callbacks: list[Any] = []
+        self._exception: BaseException | None = None
+        self._cancelled = False
+        self._done = False
+        self._task = asyncio.create_task(self._run(coro))
+
+    async def _run(self, coro: "Any") -> None:
+        import asyncio
+
+        try:
+            await coro
+        except asyncio.CancelledError:
+            self._cancelled = True
+        except Exception as exc:
+            self._exception = exc
+        self._done = True
+        for callback in self._callbacks:
+            callback(self)
+
+    def add_done_callback(self, callback: "Any") -> None:
+        """Call ``callback(task)`` when the coroutine finishes (at once if it has)."""
+        if self._done:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def cancel(self) -> bool:
+        """Cancel the coroutine."""
+        return bool(self._task.cancel())
+
+    def cancelled(self) -> bool:
+        """Whether the coroutine was cancelled."""
+        return self._cancelled
+
+    def done(self) -> bool:
+        """Whether the coroutine finished."""
+        return self._done
+
+    def exception(self) -> BaseException | None:
+        """What the coroutine raised (``None``: nothing, or not finished)."""
+        return self._exception
+
+
+def ensure_future(coro: "Any") -> Task:
+    """Run ``coro`` as a task (MicroPython: ``asyncio.create_task`` plus done callbacks)."""
+    return Task(coro)
 
 
 def _null_handler() -> None:
