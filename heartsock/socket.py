@@ -492,6 +492,9 @@ class _Messages:
         return self
 
     async def __anext__(self) -> Data:
+        data = self._sock._driver.inbox.take()  # already buffered (a batch's messages): no recv() coroutine
+        if data is not None:
+            return data
         try:
             return await self._sock.recv()
         except SocketClosed:
