@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import math
 import os
 import platform
 import re
@@ -93,8 +94,8 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = max(1, min(len(ordered), math.ceil(q * len(ordered) - 1e-9)))  # 1-based nearest rank
+    return ordered[rank - 1]
 
 
 def stats(values: list[float]) -> dict[str, Any]:
