@@ -48,3 +48,19 @@ def test_destroy_from_inside_a_callback_releases_everything(py: PyPage, server: 
     assert result == "DESTROYED"
     py.call("leaks.release")
     assert py.js(LIVE_PROXIES) == baseline
+
+
+def test_batched_bursts_on_several_sockets_leave_no_proxy(py: PyPage, server: ThreadedFaultServer) -> None:
+    """three sockets receiving text and binary bursts through the page's batcher, then destroyed: the batcher's
+    proxies are the page's only ones for their events, and live PyProxies return to the baseline."""
+    py.js("() => window.pyodide._module.enable_pyproxy_allocation_tracing()")
+    py.call("leaks.settle", 0.05)
+    baseline = py.js(LIVE_PROXIES)
+    urls = [server.url("/push/3000/8"), server.url("/pushbin/3000/8"), server.url("/push/1000/100")]
+    result = py.call("leaks.batched_pushes", urls)
+    assert result["counts"] == [3000, 3000, 1000]
+    # two for the batcher, one for the page's timer, four for the hint listeners: none per socket
+    assert result["proxies_during"] == 2 + 1 + 4
+    assert result["proxies_after"] == 0 and result["inlet_released"]
+    py.run("import gc\ngc.collect()\n''")
+    assert py.js(LIVE_PROXIES) == baseline

@@ -71,3 +71,33 @@ def release() -> None:
     """Drop the socket :func:`destroy_from_callback` made and collect garbage."""
     box.clear()
     gc.collect()
+
+
+async def batched_pushes(urls: list[str]) -> dict[str, Any]:
+    """One socket per URL (each server pushes a burst, then ``done``), all received in batches, then destroyed."""
+    from heartsock import _browser, _page
+
+    counts = [0] * len(urls)
+    done = [False] * len(urls)
+
+    def counter(i: int) -> Any:
+        def on_message(data: heartsock.Data) -> None:
+            if data == "done":
+                done[i] = True
+            else:
+                counts[i] += 1
+
+        return on_message
+
+    socks = [heartsock.Socket(url, message_cb=counter(i), heart_time=60) for i, url in enumerate(urls)]
+    await hstest.wait_for(lambda: all(done), 20 * hstest.T, "every burst")
+    during = _browser._live_proxies
+    for sock in socks:
+        sock.destroy()
+    await asyncio.sleep(0.05)
+    return {
+        "counts": counts,
+        "proxies_during": during,
+        "proxies_after": _browser._live_proxies,
+        "inlet_released": _page.INLET._api is None and _page.INLET.routes == {},
+    }
