@@ -4,6 +4,8 @@
 
     DEST/pyodide/     the pinned Pyodide (npm), with micropip and a lock that matches it
     DEST/pyscript/    the pinned PyScript core (its dist files and licence)
+    DEST/micropython/ the MicroPython PyScript names, for ``<script type="mpy">`` pages
+                      (config: ``"interpreter": "./micropython/micropython.mjs"``)
     DEST/wheels/      heartsock-<version>-py3-none-any.whl
     DEST/index.html   the quick-start page (examples/bundle/): PyScript imports heartsock
     DEST/main.py        from the bundled wheel and connects to a URL you edit
@@ -30,12 +32,18 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from devtools.static import PYODIDE_DIR, PYSCRIPT_DIR, ROOT, MissingAssets, check_assets
+from devtools.static import MICROPYTHON_DIR, PYODIDE_DIR, PYSCRIPT_DIR, ROOT, MissingAssets, check_assets
 from devtools.vendor import VendorError, micropip_wheel, sha256_of, write_overlay
 
 TEMPLATE = ROOT / "examples" / "bundle"
 PAGE_FILES = ("index.html", "main.py", "pyscript.json")
-PACKAGES = {"pyodide": PYODIDE_DIR, "@pyscript/core": PYSCRIPT_DIR.parent}
+PACKAGES = {
+    "pyodide": PYODIDE_DIR,
+    "@pyscript/core": PYSCRIPT_DIR.parent,
+    "@micropython/micropython-webassembly-pyscript": MICROPYTHON_DIR,
+}
+#: MicroPython's files a page loads (not its ulab/settrace builds).
+MICROPYTHON_FILES = ("micropython.mjs", "micropython.wasm", "package.json", "README.md")
 #: Files of the npm packages a page never loads (type declarations, source maps, dev consoles).
 SKIP = ("*.map", "*.d.ts", "console*.html")
 
@@ -133,6 +141,11 @@ def bundle(dest: Path, wheel: Path | None = None, log: bool = True) -> Path:
         raise BundleError(f"{lock}: micropip's entry does not match {entry['file_name']}")
     _copy_package(PYSCRIPT_DIR, dest / "pyscript")
     shutil.copyfile(PYSCRIPT_DIR.parent / "LICENSE", dest / "pyscript" / "LICENSE")
+    if (dest / "micropython").exists():
+        shutil.rmtree(dest / "micropython")
+    (dest / "micropython").mkdir()
+    for name in MICROPYTHON_FILES:
+        shutil.copyfile(MICROPYTHON_DIR / name, dest / "micropython" / name)
 
     kept = []
     for name in PAGE_FILES:
@@ -145,6 +158,7 @@ def bundle(dest: Path, wheel: Path | None = None, log: bool = True) -> Path:
         micropip_note = f"micropip {entry['version']} (sha256 {entry['sha256']})"
         print(f"  pyodide/   Pyodide {_version(PYODIDE_DIR)} with {micropip_note}")
         print(f"  pyscript/  PyScript {_version(PYSCRIPT_DIR.parent)}")
+        print(f"  micropython/  MicroPython {_version(MICROPYTHON_DIR)} (for PyScript mpy pages)")
         print(f"  wheels/    {wheel.name}")
         if kept:
             print(f"  kept your {', '.join(kept)} (delete them to get the quick-start page again)")

@@ -79,6 +79,10 @@ def test_bundle_holds_pinned_runtime_and_matching_lock(bundle_dir: Path) -> None
     assert json.loads((bundle_dir / "pyodide" / "package.json").read_text())["version"] == pins["pyodide"]
     assert (bundle_dir / "pyodide" / "pyodide.asm.wasm").is_file()
     assert (bundle_dir / "pyscript" / "core.js").is_file() and (bundle_dir / "pyscript" / "LICENSE").is_file()
+    micropython = json.loads((bundle_dir / "micropython" / "package.json").read_text())["version"]
+    assert micropython == pins["@micropython/micropython-webassembly-pyscript"]
+    assert (bundle_dir / "micropython" / "micropython.mjs").is_file()
+    assert (bundle_dir / "micropython" / "micropython.wasm").is_file()
     assert not list(bundle_dir.rglob("*.map")), "source maps are not needed to run"
     assert the_wheel(bundle_dir).name == f"heartsock-{heartsock.__version__}-py3-none-any.whl"
     for name in ("index.html", "main.py", "pyscript.json"):
