@@ -267,3 +267,59 @@ def test_the_micropython_chat_page_boots(browser: Browser, static_server: Static
         assert errors == []
     finally:
         page.close()
+
+
+_APP_IN_WORKER = """\
+import asyncio as _asyncio, json as _json, os as _os, sys as _sys
+_os.makedirs("/home/pyodide/runtimes_app", exist_ok=True)
+with open("/home/pyodide/runtimes_app/app.py", "w") as _f:
+    _f.write({source!r})
+_sys.path.insert(0, "/home/pyodide/runtimes_app")
+import app as _app
+_lines = []
+_running = _app.App({url!r}, _lines.append, {heart!r})
+for _ in range(int({seconds!r} / 0.05)):
+    if "open 3" in _lines:
+        break
+    await _asyncio.sleep(0.05)
+_running.sock.destroy()
+_json.dumps(_lines)
+"""
+
+
+def test_the_example_app_in_a_pyodide_worker(
+    browser: Browser, static_server: StaticServer, server: ThreadedFaultServer
+) -> None:
+    """the same app.py in a Web Worker: the host injects the faults as the server sees the worker's socket."""
+
+    def wait(cond: Any, what: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not cond():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.02)
+
+    def inject() -> None:
+        hello = "hello from pyodide-worker"
+        wait(lambda: any(hello in p.messages for p in server.peers("/echo")), "hello", BOOT_MS / 1000)
+        server.call(server.server.set_silent, True)
+        wait(lambda: server.peers("/echo")[0].close_code is not None, "silent peer abandoned", 5 * T)
+        server.call(server.server.set_silent, False)
+        wait(lambda: sum(hello in p.messages for p in server.peers("/echo")) >= 2, "second hello", 5 * T)
+        server.call(server.server.drop_all)
+
+    source = (ROOT / "examples" / "runtimes" / "app.py").read_text(encoding="utf-8")
+    code = _APP_IN_WORKER.format(source=source, url=server.url("/echo"), heart=0.3 * T, seconds=BOOT_MS / 1000)
+    injector = threading.Thread(target=inject, daemon=True)
+    page = browser.new_page()
+    try:
+        page.goto(f"{static_server.url}/testpages/blank.html")
+        injector.start()
+        status, value = page.evaluate(RUN_IN_WORKER, code)
+    finally:
+        page.close()
+    injector.join(1)
+    assert status == 0, value
+    lines = json.loads(value)
+    assert lines[0] == "runtime pyodide-worker"
+    assert "close 4000 heartbeat timeout" in lines and "open 2" in lines and "open 3" in lines, lines
+    assert lines.index("close 4000 heartbeat timeout") < lines.index("open 2") < lines.index("open 3")
