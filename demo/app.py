@@ -11,8 +11,13 @@ WebSocket endpoints (each behind ``heartsock.server``'s heartbeat; ``/ws/<name>`
 - ``/ws/chat``: a chat room; every message goes to every member as
   ``{"type": "chat", "from": <peer>, "text": …}``.
 - ``/ws/feed``: simulated market ticks (:mod:`demo.market`): a ``hello`` with a snapshot,
-  then a round of ticks per period; every message the client sends is recorded and
-  acknowledged with ``{"type": "ack", "seq": …, "text": …}``.
+  then a round of ticks per period; every message the client sends is recorded. A client
+  that offers the ``heartsock.v1`` subprotocol (``Socket(url, resume=True)``, as the
+  dashboard does) gets its feed in a heartsock session (:mod:`demo.feed`): ticks and
+  notes each delivered exactly once, in order, acknowledged and replayed across
+  reconnects, and a ``{"type": "session", "replayed": …}`` every round. Any other client
+  gets the plain feed, its messages acknowledged by hand with
+  ``{"type": "ack", "seq": …, "text": …}``.
 
 HTTP: the pages under ``www/`` (``/`` is ``index.html``) and the vendored assets;
 ``GET /api/status`` (JSON: listener, connections, recent client messages, handshake
@@ -66,10 +71,11 @@ from starlette.websockets import WebSocket
 from devtools.static import ROOT, Mounts
 from heartsock._json import decode_json
 from heartsock.errors import DecodeError
-from heartsock.server import Heartbeat, HeartbeatConnection, asgi
-from heartsock.wire import CLOSE_POLICY_VIOLATION, Data
+from heartsock.server import Heartbeat, HeartbeatConnection, Session, asgi
+from heartsock.wire import CLOSE_POLICY_VIOLATION, SUBPROTOCOL, Data
 
-from .clients import Client, MessageTooBig
+from .clients import CLOSE_TIMEOUT, Client, MessageTooBig
+from .feed import REPLAY_LIMIT, SESSION_TTL, FeedSession
 from .files import FileServer
 from .gate import Gate
 from .listener import MAX_HEAD, Limits, Listener, protocol_of
@@ -144,6 +150,7 @@ class DemoServer:
         self.gate = Gate(self.scheme, host, extra_origins)
         self.clients: dict[int, Client] = {}
         self.feed: set[Client] = set()
+        self.feed_sessions: dict[int, FeedSession] = {}
         self.chat: set[Client] = set()
         self.handshakes = {"accepted": 0, "refused": 0, "hung": 0}
         self.restarts = 0
@@ -156,8 +163,16 @@ class DemoServer:
         self.endpoints: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
             "echo": asgi(self._echo, self.heartbeat),
             "chat": asgi(self._chat, self.heartbeat),
-            "feed": asgi(self._feed, self.heartbeat),
+            "feed": self._feed_endpoint,
         }
+        self._plain_feed = asgi(self._feed, self.heartbeat)
+        self._session_feed = asgi(
+            self._feed_session,
+            self.heartbeat,
+            resume=True,
+            session_ttl=SESSION_TTL,
+            replay_limit=REPLAY_LIMIT,
+        )
         self._controls: dict[str, Callable[[dict[str, str]], Awaitable[dict[str, Any]]]] = {
             "drop": self._api_drop,
             "silent": self._api_silent,
@@ -319,6 +334,30 @@ class DemoServer:
         finally:
             await self._leave(client)
 
+    async def _feed_endpoint(self, websocket: WebSocket) -> None:
+        """``/ws/feed``: a heartsock session for a client that offers ``heartsock.v1``, else the plain feed."""
+        if SUBPROTOCOL in websocket.scope.get("subprotocols", ()):
+            await self._session_feed(websocket)
+        else:
+            await self._plain_feed(websocket)
+
+    async def _feed_session(self, session: Session) -> None:
+        """A page's feed in a heartsock session: runs once per session, across the page's reconnects.
+
+        Its notes need no acknowledgement of ours: the session numbers, acknowledges and
+        replays every message, both ways.
+        """
+        self._peers += 1
+        member = FeedSession(self._peers, session)
+        self.feed_sessions[member.id] = member
+        try:
+            hello = {"type": "hello", "peer": member.id, "period": self.tick_period, "quotes": self.market.snapshot()}
+            await session.send(_encode(hello))
+            async for message in session:
+                member.heard(message)
+        finally:
+            self.feed_sessions.pop(member.id, None)
+
     async def _feed(self, conn: HeartbeatConnection) -> None:
         client = self._join(conn, "feed")
         try:
@@ -354,9 +393,23 @@ class DemoServer:
             for tick in self.market.round():
                 if self.feed:
                     self._broadcast(self.feed, tick)
+                await self._to_sessions(tick)
                 await asyncio.sleep(0.03)
+            await self._to_sessions(None)
             next_round += self.tick_period
             await asyncio.sleep(max(0.0, next_round - loop.time()))
+
+    async def _to_sessions(self, tick: dict[str, Any] | None) -> None:
+        """Send ``tick`` to every feed session (``None``: what the session replayed so far).
+
+        A session keeps what it sends for a page that is away (up to ``REPLAY_LIMIT``
+        messages; a page further behind gets a session reset), so this never waits on one.
+        """
+        text = None if tick is None else _encode(tick)
+        for member in list(self.feed_sessions.values()):
+            session = member.session
+            if not session.ended:
+                await session.send(text or _encode({"type": "session", "replayed": session.replayed}))
 
     async def _sweep(self) -> None:
         """Abort connections whose writes stayed blocked for :data:`STALL_TIMEOUT` seconds."""
@@ -364,7 +417,8 @@ class DemoServer:
         while True:
             await asyncio.sleep(1.0)
             now = loop.time()
-            for client in list(self.clients.values()):
+            watched: list[Client | FeedSession] = [*self.clients.values(), *self.feed_sessions.values()]
+            for client in watched:
                 protocol = client.protocol
                 if protocol is None or not protocol.writing_paused:
                     client.paused_since = None
@@ -407,7 +461,9 @@ class DemoServer:
         """What ``GET /api/status`` answers."""
         now = asyncio.get_running_loop().time()
         clients = list(self.clients.values())
-        received = sorted((r for c in clients for r in c.recent), key=lambda r: r.at)[-STATUS_RECEIVED:]
+        sessions = [m for m in self.feed_sessions.values() if m.connection is not None]
+        everyone: list[Client | FeedSession] = [*clients, *self.feed_sessions.values()]
+        received = sorted((r for c in everyone for r in c.recent), key=lambda r: r.at)[-STATUS_RECEIVED:]
         return {
             "listening": self.listener.listening,
             "url": self.url,
@@ -428,13 +484,15 @@ class DemoServer:
                     "silent": c.muted,
                 }
                 for c in clients
-            ],
+            ]
+            + [m.status(now) for m in sessions],
             "received": [r.as_json() for r in received],
         }
 
     # ---- fault controls ---------------------------------------------------------------------
     def _drop_all(self) -> int:
-        return sum(client.abort() for client in list(self.clients.values()))
+        dropped = sum(client.abort() for client in list(self.clients.values()))
+        return dropped + sum(member.abort() for member in list(self.feed_sessions.values()))
 
     async def _api_drop(self, query: dict[str, str]) -> dict[str, Any]:
         return {"dropped": self._drop_all()}
@@ -445,6 +503,7 @@ class DemoServer:
             if not client.muted and not client.closing:
                 client.mute()
                 muted += 1
+        muted += sum(member.mute() for member in list(self.feed_sessions.values()))
         return {"silenced": muted}
 
     async def _api_refuse(self, query: dict[str, str]) -> dict[str, Any]:
@@ -465,7 +524,10 @@ class DemoServer:
         reason = query.get("reason", "closed by the demo's control")
         if len(reason.encode()) > 123:
             raise ValueError("reason is longer than 123 bytes")
-        closes = [client.close(code, reason) for client in list(self.clients.values()) if not client.closing]
+        closes: list[Awaitable[Any]] = [
+            client.close(code, reason) for client in list(self.clients.values()) if not client.closing
+        ]
+        closes += [m.close(code, reason, CLOSE_TIMEOUT) for m in self.feed_sessions.values() if m.connection]
         await asyncio.gather(*closes, return_exceptions=True)
         return {"closed": len(closes), "code": code, "reason": reason}
 

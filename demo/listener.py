@@ -148,7 +148,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope[_SCOPE_KEY] = self
 
+    #: Half-open (the "silent" fault on a session's connection): TCP stays up, nothing goes out.
+    muted = False
+
     async def send(self, message: Any) -> None:
+        if self.muted and message["type"] == "websocket.send":
+            return
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             # The handshake is over (refused): without this uvicorn logs an error when the app returns.

@@ -2,14 +2,19 @@
 
 One ``heartsock.Socket`` to the demo's market feed (``/ws/feed``) drives the page
 through its callbacks and listeners: the state badge, the event log, the heartbeat
-round-trip chart, the ticker, the offline-queue notes. A light 100 ms timer redraws only
+round-trip chart, the ticker, the notes. The socket runs a heartsock session
+(``resume=True``): every note reaches the server exactly once, in order, and every tick
+sent while the page was away is replayed, through any number of drops; the Session card
+shows its sequence numbers, what is not acknowledged yet, what the server replayed and
+how often the session was reset. A light 100 ms timer redraws only
 what moves with the clock (the retry countdown, rates, ages); the chart scrolls every
 half second.
 
 Settings come from the query string, in seconds (defaults in brackets): ``heart``
 (``heart_time``, 0.5), ``pong`` (``pong_timeout``, 1.0), ``retry`` (``reconnect_time``,
 0.25), ``retry_max`` (``reconnect_max_time``, 8), ``uptime`` (``min_uptime``, 3),
-``connect`` (``connect_timeout``, 3), and ``queue`` (``max_queue``, 100 messages).
+``connect`` (``connect_timeout``, 3), and ``queue`` (``max_queue``, 100 messages not
+yet acknowledged).
 
 Elements carry ``data-*`` attributes (``data-state``, ``data-kind``, ``data-code``,
 ``data-t`` …) so that the end-to-end tests read the same page a person sees.
@@ -31,7 +36,7 @@ from pyodide.http import pyfetch
 from pyscript import document, when
 
 import heartsock
-from heartsock import Data, SocketEvent, State
+from heartsock import Data, SessionReset, SocketEvent, State
 from heartsock.wire import (
     CLOSE_CONNECT_TIMEOUT,
     CLOSE_HEARTBEAT_TIMEOUT,
@@ -293,8 +298,14 @@ class Dashboard:
         self.state_since = 0.0
         self.retry_delay: float | None = None
         self.retry_attempt = 0
-        self.seq = 0
+        self.seq = 0  # notes sent (their numbers on the page)
         self.notes: dict[int, Any] = {}
+        # The session's numbers, as the socket keeps them: the last sequence number given to
+        # an outgoing message and the last delivered one; both restart at a reset.
+        self.out_seq = self.in_seq = 0
+        self.unacked: deque[Any] = deque()  # the note rows not acknowledged yet, oldest first
+        self.resets = 0
+        self.replayed = 0  # what the server says it sent again after resumes
         self.quote_rows: dict[str, Any] = {}
         self.flips: dict[str, int] = {}
         self.prices: dict[str, float] = {}
@@ -315,6 +326,7 @@ class Dashboard:
             min_uptime=config["uptime"],
             connect_timeout=config["connect"],
             max_queue=config["queue"],
+            resume=True,
         )
         for event, handler in (
             ("state", self.on_state),
@@ -323,6 +335,7 @@ class Dashboard:
             ("error", self.on_error),
             ("reconnect", self.on_reconnect),
             ("message", self.on_message),
+            ("reset", self.on_reset),
         ):
             self.sock.on(event, handler)
         self.show_state(self.sock.state)
@@ -396,11 +409,21 @@ class Dashboard:
     def on_open(self, event: SocketEvent) -> None:
         self.socket_id = event.socket_id
         self.connections += 1
-        flushed = [row for row in self.notes.values() if row.dataset.status == "queued"]
+        flushed = [row for row in self.unacked if row.dataset.status == "queued"]
         for row in flushed:
             self.set_note(row, "sent", "sent after reconnect")
+        resent = len(self.unacked) - len(flushed)
         extra = f", flushed {len(flushed)} queued" if flushed else ""
+        extra += f", resent {resent} unacknowledged" if resent else ""
         self.log("open", f"connected: socket #{event.socket_id}{extra}")
+
+    def on_reset(self, reset: SessionReset) -> None:
+        """The server no longer had the session: a new one, with the unacknowledged notes sent again."""
+        self.resets += 1
+        self.out_seq, self.in_seq = reset.resent, 0  # the socket renumbers from 1, as the server does
+        missing = "an unknown number of" if reset.missing is None else str(reset.missing)
+        text = f"session reset ({reset.old_session}… → {reset.new_session}…): {reset.resent} notes resent"
+        self.log("reset", f"{text}, {missing} feed messages missed", resent=reset.resent)
 
     def on_close(self, event: SocketEvent) -> None:
         code, reason = event.code, event.reason
@@ -432,6 +455,7 @@ class Dashboard:
     def on_message(self, data: Data) -> None:
         self.rx.append(self.now())
         self.total_in += 1
+        self.in_seq += 1  # every message is the session's next, exactly once, in order
         try:
             message = json.loads(data)
         except (TypeError, ValueError):
@@ -444,11 +468,8 @@ class Dashboard:
             for symbol, quote in message.get("quotes", {}).items():
                 self.show_quote(symbol, quote["price"], quote["change"], flash=False)
             el("feed-meta").textContent = f"peer #{message.get('peer')} · a round every {message.get('period')} s"
-        elif kind == "ack":
-            row = self.notes.get(message.get("seq"))
-            if row is not None:
-                self.set_note(row, "acked", "delivered ✓")
-                self.log("ack", f"server acknowledged note #{message.get('seq')}")
+        elif kind == "session":
+            self.replayed = int(message.get("replayed", 0))
 
     # ---- user actions -------------------------------------------------------------------
     def send_note(self, text: str) -> None:
@@ -458,7 +479,9 @@ class Dashboard:
             sent = self.sock.send(payload)
         except heartsock.HeartsockError as exc:  # QueueFull, SocketClosed: never silent
             self.log("error", f"note #{self.seq} not sent: {exc}")
+            self.seq -= 1
             return
+        self.out_seq += 1
         self.tx.append(self.now())
         self.total_out += 1
         row = document.createElement("li")
@@ -467,9 +490,11 @@ class Dashboard:
         row.querySelector(".seq").textContent = f"#{self.seq}"
         row.querySelector(".text").textContent = text
         self.notes[self.seq] = row
+        self.unacked.append(row)
         notes = el("notes")
         notes.prepend(row)
         while notes.children.length > MAX_NOTES:
+            self.notes.pop(int(notes.lastElementChild.dataset.seq), None)
             notes.lastElementChild.remove()
         if sent:
             self.set_note(row, "sent", "sent")
@@ -478,6 +503,17 @@ class Dashboard:
             self.set_note(row, "queued", f"queued ({self.sock.queued} waiting)")
             self.log("note", f"note #{self.seq} queued while {self.sock.state.name}")
         self.refresh()
+
+    def mark_acknowledged(self, unacknowledged: int) -> None:
+        """The server acknowledged all but the last ``unacknowledged`` notes: mark the others delivered.
+
+        Notes are the only messages this page sends, so the session's unacknowledged
+        messages are exactly the newest ``unacknowledged`` notes.
+        """
+        while len(self.unacked) > unacknowledged:
+            row = self.unacked.popleft()
+            self.set_note(row, "acked", "delivered ✓")
+            self.log("ack", f"server acknowledged note #{row.dataset.seq}", seq=row.dataset.seq)
 
     def set_note(self, row: Any, status: str, label: str) -> None:
         row.dataset.status = status
@@ -589,9 +625,15 @@ class Dashboard:
             put("latency", f"{last_ms:.1f} ms", ms=f"{last_ms:.3f}", slowed="1" if last_t in self.slowed else "0")
             put("latency-meta", f"avg {sum(recent) / len(recent):.1f} ms · {self.heartbeats} heartbeats")
 
-        queued = sock.queued
+        stats = sock.stats()
+        queued = stats.queued  # with resume=True: sent or queued, not acknowledged yet
+        self.mark_acknowledged(queued)
         put("queue", str(queued), queued=str(queued))
-        put("queue-meta", "waiting for the connection" if queued else "nothing waiting")
+        acked = self.out_seq - queued
+        put("session-seq", f"out #{self.out_seq} · acked #{acked} · in #{self.in_seq:,}", out=str(self.out_seq))
+        put("session-seq", acked=str(acked), received=str(self.in_seq))
+        put("queue-meta", f"{self.replayed:,} replayed · {self.resets} resets")
+        put("queue-meta", replayed=str(self.replayed), resets=str(self.resets))
 
     async def run_timer(self) -> None:
         step = 0
@@ -613,7 +655,7 @@ el("queue-max").textContent = f"/ {cfg['queue']}"
 el("config").textContent = (
     f"heart_time {fmt_seconds(cfg['heart'])} · pong_timeout {fmt_seconds(cfg['pong'])} · "
     f"backoff exponential, equal jitter {fmt_seconds(cfg['retry'])} → {fmt_seconds(cfg['retry_max'])} · "
-    f"min_uptime {fmt_seconds(cfg['uptime'])} · connect_timeout {fmt_seconds(cfg['connect'])} · "
+    f"min_uptime {fmt_seconds(cfg['uptime'])} · connect_timeout {fmt_seconds(cfg['connect'])} · resume=True · "
     f"heartsock {heartsock.__version__} · Python {sys.version.split()[0]} in Pyodide"
 )
 

@@ -261,6 +261,47 @@ def test_messages_sent_while_offline_reach_the_server_after_a_restart(dashboard:
     page.screenshot(path=artifact_path("dashboard.png"))  # the 1280×900 window, as a person sees it
 
 
+_SESSION_CARD = """() => ({...document.querySelector('#session-seq').dataset,
+    ...document.querySelector('#queue-meta').dataset, queued: document.querySelector('#queue').dataset.queued})"""
+
+
+def test_notes_typed_while_the_server_drops_connections_arrive_exactly_once(dashboard: Page, demo: Demo) -> None:
+    """a heartsock session, not hand-made acks: 12 notes, the server aborting the page's connection
+    right after every third (so they are in flight when it dies), reach it once each, in order; each
+    row turns "delivered ✓", and the Session card counts them (out #12, acked #12, nothing
+    unacknowledged, no reset) and shows what the server replayed."""
+    page = dashboard
+    notes = [f"order {i} — {'x' * (1 + i % 4)}" for i in range(12)]
+    dropped = 0
+    for batch in range(4):
+        page.wait_for_selector("#state[data-state=OPEN]", timeout=WAIT_MS)
+        for text in notes[3 * batch : 3 * batch + 3]:
+            page.fill("#note-text", text)
+            page.press("#note-text", "Enter")
+        dropped += demo.control("drop")["dropped"]
+    assert dropped >= 4
+    page.wait_for_selector("#state[data-state=OPEN]", timeout=WAIT_MS)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#notes li')].every(r => r.dataset.status === 'acked')", timeout=WAIT_MS
+    )
+    status = demo.status()
+    mine = [r for r in status["received"] if r["route"] == "feed" and json.loads(r["data"]).get("text") in notes]
+    assert [json.loads(r["data"])["text"] for r in mine] == notes  # once each, in order
+    feed = [c for c in status["connections"] if c["path"] == "/ws/feed"]
+    assert len(feed) == 1 and {r["peer"] for r in mine} == {feed[0]["peer"]}  # one session, every connection
+
+    card = page.evaluate(_SESSION_CARD)
+    assert (card["out"], card["acked"], card["queued"], card["resets"]) == ("12", "12", "0", "0")
+    assert int(card["received"]) > 12  # the hello and the ticks, each delivered once
+    assert [e["seq"] for e in events(page) if e["kind"] == "ack"] == [str(n) for n in range(1, 13)]
+    # What the server replayed (the ticks a drop caught unacknowledged) reaches the card within a round.
+    replayed = feed[0]["session"]["replayed"]
+    page.wait_for_function(
+        "(n) => +document.querySelector('#queue-meta').dataset.replayed >= n", arg=replayed, timeout=WAIT_MS
+    )
+    assert_log_reads_well(page)
+
+
 def test_a_restart_shows_the_scheduled_retry_counting_down(dashboard: Page, demo: Demo) -> None:
     """Restart server, 3 s down: the Reconnect card shows "retry N in X s", counting down,
     with the interval the delay was drawn from; the Connection card says how long it has

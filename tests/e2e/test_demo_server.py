@@ -23,6 +23,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+import heartsock
 from devtools.static import ROOT, heartsock_modules
 from tests.e2e.conftest import Demo, running_demo
 
@@ -219,6 +220,32 @@ def test_feed_streams_ticks_and_acknowledges_notes(demo: Demo) -> None:
     assert set(hello["quotes"]) == {t["symbol"] for t in ticks}  # every symbol ticks
     assert all(t["price"] > 0 for t in ticks)
     assert (ack["seq"], ack["text"]) == (7, "buy")
+
+
+def test_feed_is_a_session_for_a_client_that_offers_heartsock_v1(demo: Demo) -> None:
+    """/ws/feed with Socket(resume=True), as the dashboard: a heartsock session — the hello first, then
+    ticks and a round's session info; a note acknowledged by the session itself, with no hand-made ack"""
+
+    async def scenario(ws: str) -> tuple[list[dict[str, Any]], int]:
+        got: list[dict[str, Any]] = []
+        sock = heartsock.Socket(ws + "ws/feed", resume=True, message_cb=lambda m: got.append(json.loads(m)))
+        try:
+            await sock.wait_open(5)
+            sock.send(json.dumps({"type": "note", "seq": 1, "text": "sell in a session"}))
+            await sock.drain()  # returns once the server's session acknowledged the note
+            while not {"tick", "session"} <= {m["type"] for m in got}:
+                await asyncio.sleep(0.01)
+            return got, sock.stats().queued
+        finally:
+            sock.destroy()
+
+    got, unacknowledged = run(demo, scenario)
+    kinds = [m["type"] for m in got]
+    assert kinds[0] == "hello" and "tick" in kinds and "ack" not in kinds
+    assert unacknowledged == 0
+    assert got[kinds.index("session")]["replayed"] == 0  # nothing was lost, so nothing replayed
+    notes = [json.loads(d) for d in demo.received("feed")]
+    assert {"type": "note", "seq": 1, "text": "sell in a session"} in notes
 
 
 def test_unknown_endpoint_is_closed_with_1008(demo: Demo) -> None:
