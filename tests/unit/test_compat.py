@@ -98,3 +98,15 @@ def test_fifo_behaves_like_deque(ops: list[int | str]) -> None:
         assert len(fifo) == len(real) and bool(fifo) == bool(real) and list(fifo) == list(real)
         if real:
             assert fifo[0] == real[0] and fifo[-1] == real[-1]
+
+
+def test_runtime_names_the_host_and_a_sockets_runtime() -> None:
+    """heartsock.runtime() is "cpython" here; runtime(sock) names the runtime that socket was given."""
+    from heartsock.testing import FakeRuntime
+
+    assert heartsock.runtime() == "cpython"
+    sock = heartsock.Socket("ws://127.0.0.1:1/x", runtime=FakeRuntime())
+    try:
+        assert heartsock.runtime(sock) == "fake"
+    finally:
+        sock.destroy()
