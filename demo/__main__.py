@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import resource
 import signal
 import ssl
@@ -171,7 +172,24 @@ async def run(args: argparse.Namespace) -> None:
         await server.stop()
 
 
+def _with_system_malloc(argv: list[str] | None) -> None:
+    """Run again (same process, :func:`os.execv`) with ``PYTHONMALLOC=malloc``, unless it is set.
+
+    Python's own allocator keeps the arenas of freed objects mapped when a few objects
+    remain in them, so the memory of connections that left never goes back to the
+    system; on the C heap, :func:`demo.app._trim` gives it back (measured: 2,000 idle
+    connections, then none: RSS 108 MiB → 40 MiB instead of 82 MiB, from 33 MiB).
+    """
+    if "PYTHONMALLOC" in os.environ or not sys.platform.startswith("linux"):
+        return
+    os.environ["PYTHONMALLOC"] = "malloc"
+    sys.stdout.flush()
+    args = sys.argv[1:] if argv is None else argv
+    os.execv(sys.executable, [sys.executable, "-m", "demo", *args])
+
+
 def main(argv: list[str] | None = None) -> int:
+    _with_system_malloc(argv)
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     # uvicorn's per-connection lines ("WebSocket /ws/echo [accepted]") only with -v.

@@ -53,6 +53,9 @@ demo's endpoints are mounted: none of :mod:`devtools.faults`' test routes.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
 import ssl
@@ -91,6 +94,8 @@ MAX_SIZE = 64 * 1024
 MAX_TARGET = 2048
 #: Seconds a connection's writes may stay blocked (the client stopped reading) before it is aborted.
 STALL_TIMEOUT = 10.0
+#: Connections that must have closed (since the peak) before freed memory is given back to the system.
+TRIM_AFTER = 100
 #: Seconds a hung handshake (``/api/hang``) is held at most.
 HANG_LIMIT = 120.0
 #: Client messages ``/api/status`` shows at most (the most recent).
@@ -98,6 +103,7 @@ STATUS_RECEIVED = 500
 #: Close codes a client may ask the server to send (1005/1006/1015 cannot be sent).
 SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 CLOSE_TOO_BIG = 1009
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if ctypes.util.find_library("c") else None
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 
@@ -412,11 +418,21 @@ class DemoServer:
                 await session.send(text or _encode({"type": "session", "replayed": session.replayed}))
 
     async def _sweep(self) -> None:
-        """Abort connections whose writes stayed blocked for :data:`STALL_TIMEOUT` seconds."""
+        """Abort connections whose writes stayed blocked for :data:`STALL_TIMEOUT` seconds;
+        give memory back to the system once many connections have left (:func:`_trim`)."""
         loop = asyncio.get_running_loop()
+        peak = 0
+        trim_at: float | None = None
         while True:
             await asyncio.sleep(1.0)
             now = loop.time()
+            count = self.listener.connections()
+            peak = max(peak, count)
+            if peak - count >= TRIM_AFTER:  # many left: trim once their handlers are over too
+                trim_at, peak = now + 2.0, count
+            elif trim_at is not None and now >= trim_at:
+                trim_at = None
+                _trim()
             watched: list[Client | FeedSession] = [*self.clients.values(), *self.feed_sessions.values()]
             for client in watched:
                 protocol = client.protocol
@@ -588,6 +604,20 @@ async def _deny(websocket: WebSocket, status: int, text: str) -> None:
         await websocket.send_denial_response(_text(status, text))
     except Exception:  # noqa: BLE001 - the client left while it waited
         log.debug("could not answer a refused handshake", exc_info=True)
+
+
+def _trim() -> None:
+    """Give freed memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Closed connections leave their memory free for the next ones, but mapped: after 2,000
+    idle connections leave, RSS stays ~70 MiB above where it started. With
+    ``PYTHONMALLOC=malloc`` (``python -m demo`` sets it, :mod:`demo.__main__`) Python's
+    objects live on the C heap, and this brings RSS back to a few MiB above the start.
+    """
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        gc.collect()
+        trim(0)
 
 
 def _ack(peer: int, message: Data) -> dict[str, Any]:
