@@ -110,6 +110,12 @@ def test_the_asyncio_api(rt: Any, server: ThreadedFaultServer) -> None:
     assert rt.call("runtimes.connect_refused", server.url("/echo")) == "ConnectionFailed 1006"
 
 
+def test_destroyed_sockets_leave_no_proxy_behind(rt: Any, server: ThreadedFaultServer) -> None:
+    """three heartbeating sockets hold proxies; once destroyed, heartsock holds none (a tick later)."""
+    before, during, after = rt.call("runtimes.proxies_after_destroy", server.url("/echo"), 3)
+    assert before == 0 and during > 0 and after == 0, (before, during, after)
+
+
 # ---- the README's runtime table, checked against reality ------------------------------------
 _TABLE = re.compile(r"<!-- runtime-table -->\n(.*?)\n<!-- /runtime-table -->", re.S)
 _MARKS = {"✓": True, "✗": False}

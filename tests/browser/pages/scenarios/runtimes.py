@@ -279,3 +279,15 @@ async def probe(echo: str, final: str) -> dict[str, Any]:
         except Exception:
             results[name] = False
     return results
+
+
+async def proxies_after_destroy(url: str, sockets: int) -> list[int]:
+    """Open ``sockets`` sockets, destroy them; the proxies heartsock holds before and after (a tick later)."""
+    before = _live_proxies()
+    opened = [heartsock.Socket(url, heart_time=0.05, pong_msg="pong") for _ in range(sockets)]
+    await wait_for(lambda: all(s.latency is not None for s in opened), 5 * T, "pongs")
+    during = _live_proxies()
+    for sock in opened:
+        sock.destroy()
+    await asyncio.sleep(0.05)
+    return [before, during, _live_proxies()]
