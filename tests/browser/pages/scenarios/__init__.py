@@ -3,7 +3,8 @@
 ``PyPage.call("basic.round_trip", url, ...)`` (``devtools/browser.py``) copies this
 package into the page's file system once, awaits the function with JSON arguments and
 returns its JSON result. One module per test file: ``basic`` (test_basic.py), ``faults``,
-``aio`` (test_asyncio.py), ``leaks``, ``sessions``, ``worker`` (runs in a Web Worker,
+``aio`` (test_asyncio.py), ``leaks``, ``sessions``, ``runtimes`` (test_runtimes.py: runs under
+Pyodide and MicroPython alike), ``worker`` (runs in a Web Worker,
 without ``hstest``) and ``install`` (a page without heartsock's sources, before micropip
 ran). ``common`` holds the socket under test that a test's successive calls share.
 
