@@ -116,6 +116,14 @@ def test_destroyed_sockets_leave_no_proxy_behind(rt: Any, server: ThreadedFaultS
     assert before == 0 and during > 0 and after == 0, (before, during, after)
 
 
+def test_an_exception_in_a_callback_is_reported_and_the_socket_carries_on(rt: Any, server: ThreadedFaultServer) -> None:
+    """a callback that raises is reported like an uncaught exception (console.error, with the traceback)."""
+    got, state = rt.call("runtimes.a_callback_raises", server.url("/echo"))
+    assert got == ["boom", "after"] and state == "OPEN"
+    reports = [line for line in rt.console if line.startswith("error: heartsock: callback")]
+    assert len(reports) == 1 and "ValueError: raised by the app's message_cb" in reports[0], rt.console[-5:]
+
+
 # ---- the README's runtime table, checked against reality ------------------------------------
 _TABLE = re.compile(r"<!-- runtime-table -->\n(.*?)\n<!-- /runtime-table -->", re.S)
 _MARKS = {"✓": True, "✗": False}

@@ -291,3 +291,23 @@ async def proxies_after_destroy(url: str, sockets: int) -> list[int]:
         sock.destroy()
     await asyncio.sleep(0.05)
     return [before, during, _live_proxies()]
+
+
+async def a_callback_raises(url: str) -> list[Any]:
+    """message_cb raises on the first message: reported (console.error here), and the socket carries on."""
+    got: list[Any] = []
+
+    def on_message(data: Any) -> None:
+        got.append(data)
+        if data == "boom":
+            raise ValueError("raised by the app's message_cb")
+
+    sock = heartsock.Socket(url, heart_time=10.0, message_cb=on_message)
+    try:
+        await wait_for(lambda: sock.state is State.OPEN, 5 * T, "OPEN")
+        sock.send("boom")
+        sock.send("after")
+        await wait_for(lambda: len(got) == 2, 5 * T, "both echoes")
+        return [got, sock.state.name]
+    finally:
+        sock.destroy()
