@@ -17,6 +17,7 @@ modules the *run-time* behaviour they rely on:
 - ``enum``: ``Enum`` plus ``unique``, the decorator that turns the class's upper-case
   attributes into members (CPython's ``unique`` only checks them; heartsock's enums use it).
 - :class:`Fifo`: the growable deque heartsock's queues use.
+- ``logging``: ``NullHandler``, and loggers that accept (and drop) ``exc_info``.
 
 A module is registered in ``sys.modules`` only if importing it fails, so a page that
 installed the real thing (or micropython-lib's) keeps it.
@@ -348,7 +349,8 @@ def ensure_future(coro: "Any") -> Task:
     return Task(coro)
 
 
-def _null_handler() -> None:
+def _logging() -> None:
+    """MicroPython's ``logging``: add ``NullHandler``; let the loggers take (and drop) ``exc_info``."""
     import logging
 
     if not hasattr(logging, "NullHandler"):
@@ -358,6 +360,24 @@ def _null_handler() -> None:
                 pass
 
         setattr(logging, "NullHandler", NullHandler)  # noqa: B010 - absent from MicroPython's logging
+    logger = logging.Logger
+    if getattr(logger, "_heartsock_tolerant", False):
+        return
+    for name in ("debug", "info", "warning", "error", "critical", "log"):
+        original = getattr(logger, name, None)
+        if original is not None:
+            setattr(logger, name, _tolerant(original))
+    setattr(logger, "_heartsock_tolerant", True)  # noqa: B010
+
+
+def _tolerant(method: "Any") -> "Any":
+    def call(self: object, *args: object, **kwargs: object) -> "Any":
+        kwargs.pop("exc_info", None)  # MicroPython's loggers take no exc_info/stack_info/stacklevel
+        kwargs.pop("stack_info", None)
+        kwargs.pop("stacklevel", None)
+        return method(self, *args, **kwargs)
+
+    return call
 
 
 _STAND_INS: "tuple[tuple[str, Any], ...]" = (
@@ -378,4 +398,4 @@ def install() -> None:
             __import__(name)
         except ImportError:
             sys.modules[name] = module
-    _null_handler()
+    _logging()
