@@ -253,3 +253,38 @@ def test_closing_the_leader_tab_hands_over_within_the_bound_and_loses_nothing(
         assert final[1]["states"][-2:] == [["OPEN", "CONNECTING"], ["CONNECTING", "OPEN"]], final[1]["states"]
     finally:
         _cleanup(followers)
+
+
+def test_a_crashed_leader_tab_hands_over_and_loses_nothing(tabs: list[PyPage], sessions: CountingServer) -> None:
+    """resume=True: the leader tab's renderer crashes (CDP Page.crash) mid-stream; the other tab takes the
+    lock, resumes the session, and gets every message once, in order; its sends arrive once each, in order"""
+    options = {"resume": True, "reconnect_time": 0.05, "backoff": "fixed", "reconnect_count": -1}
+    leader, follower = [py for py in tabs if not py.page.is_closed()][:2]
+    assert leader.call("shared.join", sessions.url, "crash-feed", **options)["sharing"] == "leader"
+    assert follower.call("shared.join", sessions.url, "crash-feed", **options)["sharing"] == "follower"
+    _wait(lambda: len(sessions.peers) == 1, 5, "the session's handler")
+    count = 200
+    sessions.stream([f"s{i}" for i in range(count)], 0.005)
+    follower.call("shared.send_numbered", "f", 0, 20)
+    follower.call("shared.wait_messages", 40, 10)
+    crashed: list[bool] = []
+    leader.page.on("crash", lambda page: crashed.append(True))
+    try:  # a renderer crash, as the browser's own debug URL makes one (the navigation never completes)
+        leader.page.goto("chrome://crash", wait_until="commit", timeout=3000)
+    except Exception:  # the page died under the call: that is the point
+        pass
+    for _ in range(50):  # Playwright delivers the page's "crash" event while it waits
+        if crashed:
+            break
+        follower.page.wait_for_timeout(100)
+    assert crashed, "the leader's renderer did not crash"
+    follower.call("shared.send_numbered", "f", 20, 20)
+    try:
+        follower.call("shared.wait_leading_open", HANDOVER_BOUND)
+        assert follower.call("shared.wait_messages", count, 20) == [f"s{i}" for i in range(count)]
+        _wait(lambda: len(sessions.received) == 40, 20, "40 messages at the server")
+        assert sessions.received == [f"f:{i}" for i in range(40)]
+        assert len(sessions.peers) == 1 and sessions.handshakes == 2
+        assert follower.call("shared.status")["errors"] == []
+    finally:
+        _cleanup([follower])
