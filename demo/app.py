@@ -78,7 +78,7 @@ from heartsock.server import Heartbeat, HeartbeatConnection, Session, asgi
 from heartsock.wire import CLOSE_POLICY_VIOLATION, SUBPROTOCOL, Data
 
 from .clients import CLOSE_TIMEOUT, Client, MessageTooBig
-from .feed import REPLAY_LIMIT, SESSION_TTL, FeedSession
+from .feed import REPLAY_LIMIT, SESSION_TTL, FeedSession, evict
 from .files import FileServer
 from .gate import Gate
 from .listener import MAX_HEAD, Limits, Listener, protocol_of
@@ -356,6 +356,7 @@ class DemoServer:
         self._peers += 1
         member = FeedSession(self._peers, session)
         self.feed_sessions[member.id] = member
+        evict(self.feed_sessions)
         try:
             hello = {"type": "hello", "peer": member.id, "period": self.tick_period, "quotes": self.market.snapshot()}
             await session.send(_encode(hello))
@@ -484,6 +485,7 @@ class DemoServer:
             "listening": self.listener.listening,
             "url": self.url,
             "restarts": self.restarts,
+            "feed_sessions": len(self.feed_sessions),
             "refusing": self._refuse,
             "hanging": self._hang,
             "handshakes": dict(self.handshakes),

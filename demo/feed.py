@@ -13,8 +13,9 @@ uvicorn's protocol (:func:`demo.listener.protocol_of`).
 
 Bounded like every other record: the ticks a session holds for a page that is away are
 at most the endpoint's ``replay_limit`` (a page further behind gets a session reset),
-the notes kept for ``/api/status`` a ring of :data:`demo.clients.RECENT`, and the record
-is forgotten when the session ends.
+the notes kept for ``/api/status`` a ring of :data:`demo.clients.RECENT`, the sessions
+themselves :data:`MAX_SESSIONS` (:func:`evict`), and the record is forgotten when the
+session ends.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ from heartsock.wire import Data
 from .clients import RECENT, SHOWN, Received
 from .listener import WebSocketProtocol, protocol_of
 
-__all__ = ["FeedSession"]
+__all__ = ["MAX_SESSIONS", "REPLAY_LIMIT", "SESSION_TTL", "FeedSession", "evict"]
 
 #: Seconds a feed session survives without a connection (a page away longer gets a reset).
 SESSION_TTL = 60.0
 #: Messages a feed session keeps for a page that is away (about a minute of ticks).
 REPLAY_LIMIT = 2000
+#: Feed sessions kept at most (they outlive their connections by ``SESSION_TTL``): a new
+#: one beyond this ends the oldest, those without a connection first.
+MAX_SESSIONS = 256
 
 
 class FeedSession:
@@ -115,3 +119,17 @@ class FeedSession:
             "silent": bool(self.protocol and self.protocol.muted),
             "session": {"replayed": self.session.replayed, "unacknowledged": self.session.unacknowledged},
         }
+
+
+def evict(members: dict[int, FeedSession]) -> None:
+    """End the oldest sessions in ``members`` beyond :data:`MAX_SESSIONS`, those without a connection first.
+
+    An ended session's handler leaves ``members`` itself; a page whose session was ended
+    gets a session reset when it resumes.
+    """
+    excess = len(members) - MAX_SESSIONS
+    if excess <= 0:
+        return
+    oldest = sorted(members.values(), key=lambda m: (m.connection is not None, m.id))
+    for member in oldest[:excess]:
+        member.session.end(f"more than {MAX_SESSIONS} feed sessions")

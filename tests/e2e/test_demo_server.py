@@ -24,7 +24,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import heartsock
+from demo.feed import MAX_SESSIONS
 from devtools.static import ROOT, heartsock_modules
+from heartsock.wire import SUBPROTOCOL, hello_frame, parse_frame
 from tests.e2e.conftest import Demo, running_demo
 
 WWW = ROOT / "www"
@@ -226,7 +228,7 @@ def test_feed_is_a_session_for_a_client_that_offers_heartsock_v1(demo: Demo) -> 
     """/ws/feed with Socket(resume=True), as the dashboard: a heartsock session — the hello first, then
     ticks and a round's session info; a note acknowledged by the session itself, with no hand-made ack"""
 
-    async def scenario(ws: str) -> tuple[list[dict[str, Any]], int]:
+    async def scenario(ws: str) -> tuple[list[dict[str, Any]], int, list[str]]:
         got: list[dict[str, Any]] = []
         sock = heartsock.Socket(ws + "ws/feed", resume=True, message_cb=lambda m: got.append(json.loads(m)))
         try:
@@ -235,17 +237,31 @@ def test_feed_is_a_session_for_a_client_that_offers_heartsock_v1(demo: Demo) -> 
             await sock.drain()  # returns once the server's session acknowledged the note
             while not {"tick", "session"} <= {m["type"] for m in got}:
                 await asyncio.sleep(0.01)
-            return got, sock.stats().queued
+            # Read while the session lives: its records are forgotten when it ends.
+            return got, sock.stats().queued, await asyncio.to_thread(demo.received, "feed")
         finally:
             sock.destroy()
 
-    got, unacknowledged = run(demo, scenario)
+    got, unacknowledged, received = run(demo, scenario)
     kinds = [m["type"] for m in got]
     assert kinds[0] == "hello" and "tick" in kinds and "ack" not in kinds
     assert unacknowledged == 0
     assert got[kinds.index("session")]["replayed"] == 0  # nothing was lost, so nothing replayed
-    notes = [json.loads(d) for d in demo.received("feed")]
-    assert {"type": "note", "seq": 1, "text": "sell in a session"} in notes
+    assert {"type": "note", "seq": 1, "text": "sell in a session"} in [json.loads(d) for d in received]
+
+
+def test_feed_sessions_are_bounded(demo: Demo) -> None:
+    """feed sessions outlive their connections (for SESSION_TTL), so they are capped: of 300 sessions
+    opened and left without a goodbye, the demo keeps at most MAX_SESSIONS, ending the oldest"""
+
+    async def scenario(ws: str) -> None:
+        for _ in range(MAX_SESSIONS + 44):
+            async with client(ws + "ws/feed", subprotocols=[SUBPROTOCOL]) as conn:  # type: ignore[list-item]
+                await conn.send(hello_frame("", 0))
+                assert parse_frame(await conn.recv())[0] == "w"  # welcomed: a new session
+
+    run_for(demo, scenario, 60)
+    assert MAX_SESSIONS - 5 <= demo.status()["feed_sessions"] <= MAX_SESSIONS
 
 
 def test_unknown_endpoint_is_closed_with_1008(demo: Demo) -> None:
