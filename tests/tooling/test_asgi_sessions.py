@@ -190,7 +190,8 @@ def test_every_message_arrives_once_in_order_through_tcp_aborts_under_fastapi() 
             chaos_task.cancel()
             await asyncio.wait_for(sock.drain(), 10)  # every message acknowledged by the server
             queued, connections = sock.stats().queued, sock.stats().connections
-            sock.destroy()
+            sock.destroy()  # says goodbye: the session ends at once, not at its ttl
+            await until(lambda: recorder.sessions[0].ended, 5)
             return got, resets, queued, connections, proxy.aborts
 
     got, resets, queued, connections, aborts = run(main)
