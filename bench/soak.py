@@ -705,19 +705,16 @@ async def phase_static(demo: Demo, plan: Plan, wasm_size: int) -> dict[str, Any]
 
 
 async def settle(demo: Demo, ceiling: float, minimum: float = 3.0, longest: float = 15.0) -> tuple[float | None, float]:
-    """RSS after the phase: wait ``minimum`` s, then until it is under ``ceiling`` or steady, up to ``longest``."""
+    """RSS after the phase, and the seconds waited: ``minimum`` s, then until it is at most
+    ``ceiling`` (a server may give memory back a little after its clients left), up to
+    ``longest`` s."""
     t0 = time.monotonic()
     await asyncio.sleep(minimum)
-    last = demo.rss()
-    while time.monotonic() - t0 < longest:
-        await asyncio.sleep(1.0)
+    now = demo.rss()
+    while now is not None and now > ceiling and time.monotonic() - t0 < longest:
+        await asyncio.sleep(0.5)
         now = demo.rss()
-        if now is None or last is None:
-            return now, time.monotonic() - t0
-        if now <= ceiling or abs(now - last) < 0.5:
-            return now, time.monotonic() - t0
-        last = now
-    return demo.rss(), time.monotonic() - t0
+    return now, time.monotonic() - t0
 
 
 async def warm_up(demo: Demo) -> None:
@@ -800,7 +797,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             t1 = time.monotonic()
             peak = sampler.peak
             killed = sampler.killed_at
-            after, settle_s = await settle(demo, baseline + 20.0) if demo.alive else (None, 0.0)
+            ceiling = (before or baseline) + soak_report.TARGETS["rss_after_over_before_mib"]
+            after, settle_s = await settle(demo, ceiling) if demo.alive else (None, 0.0)
             window = probe.window(t0, t1)
             record: dict[str, Any] = {
                 "name": phase.name,
