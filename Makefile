@@ -105,7 +105,7 @@ bench: setup wheel
 
 # The demo under hostile load (idle connections, churn, slowloris, a flood, a stuck reader,
 # big echoes, concurrent big downloads), about 5 minutes: writes bench/soak.json and the
-# README's soak table (python -m bench.soak --scale 0.1 for a quick check).
+# README's soak table (--scale 0.1 for a quick check; --commit HEAD runs the committed demo, not the working tree).
 soak: setup wheel
 	$(PY) -m bench.soak
 
