@@ -363,3 +363,22 @@ def test_a_leader_alone_posts_nothing_per_message_and_a_tab_joining_later_gets_w
     net.message(net.last_id, "later")
     hub.pump()
     assert got[0] == ["early", "later"] and late_got == ["later"]
+
+
+def test_without_sessions_a_hand_over_keeps_untaken_sends_and_loses_the_old_leaders_queue() -> None:
+    """what the README says can be lost without sessions, and what is not"""
+    hub = Hub()
+    rts, socks, _ = tabs(hub, 3)
+    hub.pump()  # tab 0 leads, its socket still connecting
+    socks[1].send("queued at the leader")  # taken into the leader's offline queue
+    hub.pump()
+    assert socks[1].queued == 0 and socks[0].queued == 1
+    assert rts[0].bus is not None
+    rts[0].bus.close()  # the leader tab crashes: its queue dies with it
+    socks[2].send("posted to the dead leader")  # never taken: kept, posted again to the next leader
+    hub.pump()
+    assert socks[1].is_leader and socks[2].queued == 0 and socks[1].queued == 1  # the new leader took it
+    net = rts[1].net
+    net.opened(net.last_id)
+    hub.pump()
+    assert net.sent(net.last_id) == ["posted to the dead leader"]  # and "queued at the leader" is lost
