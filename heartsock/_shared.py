@@ -112,6 +112,9 @@ class BusSink(Protocol):
     def on_leader(self) -> None:
         """This tab was granted the lock: it leads from now on."""
 
+    def on_hidden(self, hidden: bool) -> None:
+        """The page is going away (``pagehide``: ``True``) or came back from the back/forward cache (``False``)."""
+
 
 class Bus(Protocol):
     """A channel to every other tab sharing the name, plus this tab's place in the lock's queue."""
@@ -443,6 +446,12 @@ class SharedLink:
                 self._as_follower(kind, sender, message)
         except (IndexError, TypeError, ValueError, KeyError, RecursionError) as exc:
             log.debug("shared %r: ignored a malformed message on the bus: %s", self.name, exc)
+
+    def on_hidden(self, hidden: bool) -> None:
+        """A follower's page is going away (or came back): the leader stops (or starts) counting it."""
+        if self.closed or self.is_leader or self._bus is None:
+            return
+        self._bus.post([LEAVE if hidden else JOIN, self.tab])
 
     def on_leader(self) -> None:
         """The lock was granted: take the socket over."""

@@ -101,6 +101,10 @@ class BrowserBus:
         options.signal = self._abort.signal
         request = js.navigator.locks.request(f"{PREFIX}{name}", options, self._granted)
         request.then(self._settled, self._settled)
+        self._on_page = _browser._proxy(self._page_event)
+        self._page_events = ("pagehide", "pageshow")
+        for kind in self._page_events:
+            js.addEventListener(kind, self._on_page)
 
     def post(self, message: Sequence[Any]) -> None:
         """Post ``message`` to the other tabs (at the end of this task, with the task's other posts)."""
@@ -132,7 +136,10 @@ class BrowserBus:
             _browser.release([self._flush_proxy])
         self._channel.onmessage = None
         self._channel.close()
-        _browser.release([self._on_message])
+        js = _browser._js()
+        for kind in self._page_events:
+            js.removeEventListener(kind, self._on_page)
+        _browser.release([self._on_message, self._on_page])
         if self._release is not None:
             self._release()  # the next tab in the queue leads
             self._release = None
@@ -159,6 +166,15 @@ class BrowserBus:
             _browser.report(exc, "heartsock: error in a shared socket's channel handler")
         finally:
             _browser._depth -= 1
+
+    def _page_event(self, event: Any) -> None:
+        if event.type == "pagehide":
+            self._sink.on_hidden(True)
+            pending, self._pending = self._pending, []  # now: no task may follow this one
+            if pending:
+                self._channel.postMessage(_browser._js().Array.of(*pending))
+        elif bool(getattr(event, "persisted", False)):  # back from the back/forward cache
+            self._sink.on_hidden(False)
 
     def _grant(self, lock: Any) -> Any:
         js = _browser._js()

@@ -382,3 +382,16 @@ def test_without_sessions_a_hand_over_keeps_untaken_sends_and_loses_the_old_lead
     net.opened(net.last_id)
     hub.pump()
     assert net.sent(net.last_id) == ["posted to the dead leader"]  # and "queued at the leader" is lost
+
+
+def test_a_follower_page_going_away_is_no_longer_counted_and_counted_again_when_it_returns() -> None:
+    hub = Hub()
+    _, socks, _ = open_plain(hub, 3)
+    link = socks[2]._shared
+    assert link is not None
+    link.on_hidden(True)  # pagehide: the tab closes without destroy()
+    hub.pump()
+    assert [s.tabs for s in socks[:2]] == [2, 2]
+    link.on_hidden(False)  # pageshow from the back/forward cache
+    hub.pump()
+    assert [s.tabs for s in socks] == [3, 3, 3]
