@@ -1,7 +1,7 @@
 """``python -m bench.soak``: the demo server under hostile load, as numbers (``make soak``).
 
 Starts ``python -m demo --host 127.0.0.1 --port 0`` as a black box (reads the URL it prints,
-logs its output to ``bench/out/soak/demo.log``) and runs these phases in order, each bounded
+logs its output to ``bench/out/soak/demo-<pid>.log``) and runs these phases in order, each bounded
 in time:
 
 =============  ====================================================================
@@ -416,7 +416,7 @@ def log_counts(log: Path, start: int, end: int) -> dict[str, int]:
     """Traceback lines, ERROR lines, lines and bytes the demo wrote between two offsets."""
     with open(log, "rb") as f:
         f.seek(start)
-        text = f.read(end - start).decode("utf-8", "replace")
+        text = f.read(max(0, end - start)).decode("utf-8", "replace")
     lines = text.splitlines()
     return {
         "tracebacks": sum(1 for line in lines if "Traceback" in line),
@@ -750,7 +750,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     ]
     wanted = args.phases.split(",") if args.phases else [p.name for p in phases]
     OUT.mkdir(parents=True, exist_ok=True)
-    log = OUT / "demo.log"
+    log = OUT / f"demo-{os.getpid()}.log"  # one per run: two soaks at once must not share it
     log.write_bytes(b"")
     if args.commit:
         demo_dir, version = snapshot(args.commit)
