@@ -133,6 +133,12 @@ def settings() -> dict[str, float]:
     }
 
 
+def shared_name() -> str | None:
+    """``?shared=name``: share the feed's socket with every tab of this page that uses the same name."""
+    name = js.URLSearchParams.new(js.location.search).get("shared")
+    return name if isinstance(name, str) and name else None
+
+
 @dataclass
 class Down:
     """An interval the socket spent not open, after it had been open (``end``: ``None`` while it lasts)."""
@@ -327,6 +333,7 @@ class Dashboard:
             connect_timeout=config["connect"],
             max_queue=config["queue"],
             resume=True,
+            shared=shared_name(),
         )
         for event, handler in (
             ("state", self.on_state),
@@ -587,6 +594,7 @@ class Dashboard:
         put("rate-in", f"{len(self.rx) / RATE_WINDOW:.1f}")
         put("rate-out", f"{len(self.tx) / RATE_WINDOW:.1f}")
         put("totals", f"{self.total_in:,} in · {self.total_out:,} out · {self.ticks:,} ticks")
+        put("tabs", f"{sock.tabs} tabs · {sock.sharing}", hidden=sock.sharing == "off")
 
         word, since = STATE_WORDS.get(state, state.name.lower()), self.state_since
         if state in (State.CONNECTING, State.RECONNECTING) and self.down and self.down[-1].end is None:
