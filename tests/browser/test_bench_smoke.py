@@ -11,6 +11,7 @@ left alone.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,10 @@ RECV = {"raw_js", "bare", "pyscript", "heartsock", "heartsock_iter"}
 
 def test_bench_smoke_run(tmp_path: Path) -> None:
     committed = report.SUMMARY.read_bytes()
-    s = bench(tmp_path, smoke=True)
+    # Its own thread: the bench drives Playwright's sync API, which refuses to start where the
+    # session's browser fixture already runs Playwright's loop.
+    with ThreadPoolExecutor(1) as pool:
+        s = pool.submit(bench, tmp_path, smoke=True).result()
     assert report.SUMMARY.read_bytes() == committed
     assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(s))
     assert (tmp_path / "storm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
