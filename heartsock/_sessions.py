@@ -113,6 +113,7 @@ class Session:
         self._inbox: asyncio.Queue[object] = asyncio.Queue(manager.max_queue)
         self._wake = asyncio.Event()
         self._ack_owed = 0
+        self._ack_due = False  # 32 messages owed, or the 50 ms delay passed: the pump sends the ack
         self._ack_timer: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self.connection: SessionConnection | None = None
@@ -211,9 +212,9 @@ class Session:
                 await self._inbox.put(rest)
                 self._ack_owed += 1
                 if self._ack_owed >= _ACK_EVERY:
-                    self._wake.set()
+                    self._ack_is_due()
                 elif self._ack_timer is None:
-                    self._ack_timer = asyncio.get_running_loop().call_later(_ACK_DELAY, self._wake.set)
+                    self._ack_timer = asyncio.get_running_loop().call_later(_ACK_DELAY, self._ack_is_due)
                 return True
             if number <= self._in_ack:
                 return True  # a resend of what already arrived
@@ -226,6 +227,10 @@ class Session:
             return False
         await conn.close(CLOSE_PROTOCOL_ERROR, "session protocol error")
         return False
+
+    def _ack_is_due(self) -> None:
+        self._ack_due = True
+        self._wake.set()
 
     def _acknowledged(self, seq: int) -> None:
         buffer = self._buffer
@@ -241,7 +246,10 @@ class Session:
                 if seq > self._sent_upto:
                     await conn.send(data_frame(seq, data))
                     self._sent_upto = seq
-            if self._ack_owed:
+            # Only when due: a pump woken to send data (an echo's reply) leaves the ack to the
+            # batch, or request/response traffic would carry one ack frame per message.
+            if self._ack_due and self._ack_owed:
+                self._ack_due = False
                 self._ack_owed = 0
                 if self._ack_timer is not None:
                     self._ack_timer.cancel()

@@ -393,3 +393,36 @@ def test_on_ping_must_be_callable() -> None:
 
     with pytest.raises(ConfigTypeError, match="on_ping"):
         Heartbeat(on_ping=42)  # type: ignore[arg-type]
+
+
+def test_a_session_echo_is_acknowledged_in_batches_not_one_ack_per_message() -> None:
+    """request/response over a session: the server's acks stay batched (32 messages or 50 ms)"""
+    from heartsock.server import Session
+    from heartsock.wire import SUBPROTOCOL, data_frame, hello_frame, parse_frame
+
+    async def echo(session: Session) -> None:
+        async for message in session:
+            await session.send(message)
+
+    async def main() -> tuple[int, float]:
+        acks = 0
+        async with serve(echo, "127.0.0.1", 0, resume=True) as srv:
+            url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+            async with connect(url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
+                await ws.send(hello_frame("", 0))
+                assert parse_frame(await ws.recv())[0] == "w"
+                started = time.monotonic()
+                for i in range(1, 101):
+                    await ws.send(data_frame(i, f"q{i}"))
+                    while True:  # until the reply: count the acks that come before it
+                        kind, seq, rest = parse_frame(await asyncio.wait_for(ws.recv(), 5))
+                        if kind == "a":
+                            acks += 1
+                            continue
+                        assert (kind, seq, rest) == ("m", i, f"q{i}")
+                        break
+                return acks, time.monotonic() - started
+
+    acks, elapsed = run(main())
+    # At most one ack per 32 messages and one per 50 ms delay that ran out (plus one in flight).
+    assert acks <= 100 // 32 + int(elapsed / 0.05) + 2, (acks, elapsed)
