@@ -304,18 +304,12 @@ class SessionManager:
 
     async def connection(self, conn: SessionConnection) -> None:
         """Serve one connection: check the subprotocol, read the hello, attach to its session."""
-        if getattr(conn, "subprotocol", None) != SUBPROTOCOL:
-            await conn.close(CLOSE_PROTOCOL_MISMATCH, "this server needs heartsock sessions: Socket(url, resume=True)")
+        hello = await read_hello(conn)
+        if hello is None:
             return
-        try:
-            kind, client_ack, rest = parse_frame(await asyncio.wait_for(conn.recv(), _HELLO_TIMEOUT))
-        except (ValueError, TimeoutError):
-            kind, client_ack, rest = "?", 0, ""
-        if kind != HELLO:
-            await conn.close(CLOSE_PROTOCOL_ERROR, "expected a session hello")
-            return
+        client_ack, rest = hello
         origin = _origin(conn)
-        session = self.sessions.get(str(rest)) if rest else None
+        session = self.sessions.get(rest) if rest else None
         if session is not None and session.origin != origin:
             session = None  # a session is only resumable from the Origin that created it
         missing = -1
@@ -350,3 +344,22 @@ def _origin(conn: Any) -> str | None:
     request = getattr(conn, "request", None)
     headers = getattr(request, "headers", None)
     return headers.get("Origin") if headers is not None else None
+
+
+async def read_hello(conn: SessionConnection) -> tuple[int, str] | None:
+    """A new connection's hello: ``(the client's ack, the session id to resume)``.
+
+    ``None`` when the connection did not negotiate heartsock sessions or did not say hello
+    in time; it is closed with the reason.
+    """
+    if getattr(conn, "subprotocol", None) != SUBPROTOCOL:
+        await conn.close(CLOSE_PROTOCOL_MISMATCH, "this server needs heartsock sessions: Socket(url, resume=True)")
+        return None
+    try:
+        kind, client_ack, rest = parse_frame(await asyncio.wait_for(conn.recv(), _HELLO_TIMEOUT))
+    except (ValueError, TimeoutError):
+        kind, client_ack, rest = "?", 0, ""
+    if kind != HELLO:
+        await conn.close(CLOSE_PROTOCOL_ERROR, "expected a session hello")
+        return None
+    return client_ack, str(rest)

@@ -35,7 +35,7 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any
 
-from ._sessions import _END, Session, SessionConnection, SessionHandler, _origin
+from ._sessions import _END, Session, SessionConnection, SessionHandler, _origin, read_hello
 from ._store import Appended, SessionStore
 from .errors import SocketClosed
 from .wire import (
@@ -43,11 +43,8 @@ from .wire import (
     BYE,
     CLOSE_INTERNAL_ERROR,
     CLOSE_PROTOCOL_ERROR,
-    CLOSE_PROTOCOL_MISMATCH,
     CLOSE_SESSION_TAKEN_OVER,
     DATA,
-    HELLO,
-    SUBPROTOCOL,
     Data,
     ack_frame,
     data_frame,
@@ -61,7 +58,6 @@ log = logging.getLogger("heartsock.server")
 
 _ACK_EVERY = 32
 _ACK_DELAY = 0.05
-_HELLO_TIMEOUT = 10.0
 _COMMIT_EVERY = 16
 _WRITE_BATCH = 256
 
@@ -371,19 +367,13 @@ class StoreSessionManager:
 
     async def connection(self, conn: SessionConnection) -> None:
         """Serve one connection: check the subprotocol, read the hello, resume or create, relay."""
-        if getattr(conn, "subprotocol", None) != SUBPROTOCOL:
-            await conn.close(CLOSE_PROTOCOL_MISMATCH, "this server needs heartsock sessions: Socket(url, resume=True)")
+        hello = await read_hello(conn)
+        if hello is None:
             return
-        try:
-            kind, client_ack, rest = parse_frame(await asyncio.wait_for(conn.recv(), _HELLO_TIMEOUT))
-        except (ValueError, TimeoutError):
-            kind, client_ack, rest = "?", 0, ""
-        if kind != HELLO:
-            await conn.close(CLOSE_PROTOCOL_ERROR, "expected a session hello")
-            return
+        client_ack, rest = hello
         origin = _origin(conn)
         try:
-            opened = await self._open(str(rest), client_ack, origin)
+            opened = await self._open(rest, client_ack, origin)
         except Exception as exc:
             log.warning("session store unavailable: %s", exc)
             await conn.close(CLOSE_INTERNAL_ERROR, "session store unavailable")
