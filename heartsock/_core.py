@@ -187,6 +187,17 @@ class Machine(SessionInputs, ReconnectDecisions):
         self._end_current(CLOSE_NORMAL, "reconnect requested", now)
         self._schedule_retry(now, "onreconnect()")
 
+    def sends_directly(self, now: float) -> bool:
+        """Whether :meth:`send` at ``now`` would do nothing but emit one ``Send`` action.
+
+        True when open, without a session, with no action pending and the heartbeat not
+        overdue; the driver may then hand the message to the transport itself, skipping
+        the action list (the hot path of ``Socket.send``). Changes nothing.
+        """
+        return (
+            self.state is State.OPEN and self.session is None and not self.actions and not self.heartbeat.overdue(now)
+        )
+
     def send(self, data: Data, now: float, ttl: float | None = None, key: Hashable | None = None) -> bool:
         """Send ``data`` if open (``True``), else queue it for the next connection (``False``).
 

@@ -111,18 +111,34 @@ class Driver:
         self.inbox.notify()
 
     # ---- actions ------------------------------------------------------------------------
+    def send_now(self, data: Data) -> bool:
+        """``Socket.send``'s hot path: hand ``data`` to the transport if the core allows it at once.
+
+        Only outside :meth:`run` (a callback's send waits its turn behind the actions being
+        performed) and when :meth:`Machine.sends_directly` says a send would be nothing but
+        a ``Send`` action: then the deadline is unchanged, so no re-arm either. ``False``:
+        take the ordinary path.
+        """
+        machine = self.machine
+        if self._busy or not machine.sends_directly(self.clock()):
+            return False
+        self._send(machine.socket_id, data)
+        return True
+
+    def _send(self, socket_id: int, data: Data) -> None:
+        try:
+            self.transport.send(socket_id, data)
+        except Exception as exc:
+            log.debug("socket %d: send failed", socket_id, exc_info=True)
+            event = SocketEvent("error", socket_id, reason=f"send failed: {exc}", error=exc)
+            self.listeners.emit("error", event)
+        else:
+            self.messages_out += 1
+            self.size_out += len(data)
+
     def _perform(self, action: out.Action) -> None:
         if type(action) is out.Send:
-            data = action.data
-            try:
-                self.transport.send(action.socket_id, data)
-            except Exception as exc:
-                log.debug("socket %d: send failed", action.socket_id, exc_info=True)
-                event = SocketEvent("error", action.socket_id, reason=f"send failed: {exc}", error=exc)
-                self.listeners.emit("error", event)
-            else:
-                self.messages_out += 1
-                self.size_out += len(data)
+            self._send(action.socket_id, action.data)
         elif type(action) is out.Open:
             self._open(action.socket_id)
         elif type(action) is out.Abandon:

@@ -171,6 +171,8 @@ class Socket:
             return self._shared.send(data, ttl, key)
         driver = self._driver
         if ttl is None and key is None:
+            if driver.send_now(data):
+                return True
             sent = self._machine.send(data, driver.clock())
         else:
             sent = self._machine.send(data, driver.clock(), *_policies(ttl, key, self._driver.options.resume))
