@@ -53,7 +53,7 @@ def test_two_server_processes_one_session_every_message_once_in_order(
     cutter = threading.Thread(target=chaos, daemon=True)
     cutter.start()
     try:
-        result = py.call("multiprocess.exchange_alternating", proxies.urls, COUNT, 0.004)
+        result = py.call("sessions.exchange", proxies.urls, COUNT, 0.004)
     finally:
         stop.set()
         cutter.join(5)

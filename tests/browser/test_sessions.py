@@ -75,10 +75,15 @@ class SessionServer:
                 self._chaos.cancel()
             self.server.close()
             await self.server.wait_closed()
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:  # session handlers outlive their connections: end them here
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         self.call(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.loop.close()
 
     @property
     def url(self) -> str:

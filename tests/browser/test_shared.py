@@ -94,6 +94,7 @@ class CountingServer:
         self.call(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.loop.close()
 
     @property
     def url(self) -> str:

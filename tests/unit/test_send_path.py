@@ -100,3 +100,29 @@ def test_send_from_a_callback_waits_for_the_actions_in_front_of_it() -> None:
     sock.send("after")
     assert net.sent(net.last_id) == ["q0", "q1", "q2", "from open_cb", "after"]  # type: ignore[attr-defined]
     sock.destroy()
+
+
+def test_send_from_a_callback_in_the_middle_of_the_flush_keeps_its_place() -> None:
+    """a send() from error_cb while the queue is being flushed goes out after the rest of the flush
+
+    The first queued message fails in the transport; the error callback runs while the other
+    two are still being handed over, and its own send() must not overtake them.
+    """
+    rt = FakeRuntime()
+    sock = heartsock.Socket(URL, runtime=rt, error_cb=lambda e: sock.send("from error_cb"))
+    net = sock._driver.transport
+    send = net.send
+    failures = [1]
+
+    def failing_once(socket_id: int, data: Any) -> None:
+        if failures[0]:
+            failures[0] = 0
+            raise RuntimeError("the browser refused it")
+        send(socket_id, data)
+
+    net.send = failing_once  # type: ignore[method-assign]
+    for i in range(3):
+        sock.send(f"q{i}")
+    net.opened(net.last_id)  # type: ignore[attr-defined]
+    assert net.sent(net.last_id) == ["q1", "q2", "from error_cb"]  # type: ignore[attr-defined]
+    sock.destroy()

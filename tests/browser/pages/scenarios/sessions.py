@@ -10,25 +10,34 @@ import hstest
 import heartsock
 
 
-async def exchange(url: str, count: int, spacing: float) -> dict[str, Any]:
+async def exchange(url: str | list[str], count: int, spacing: float) -> dict[str, Any]:
     """Send ``count`` numbered messages through a session; collect the server's; drain; destroy.
 
-    Returns what arrived (in arrival order), how many connections it took, and the socket's
-    counters at the end.
+    ``url`` is one server, or several: then the URL provider takes the next of them on every
+    attempt (one session served by several server processes). Returns what arrived (in
+    arrival order), the URL of every connection that opened, the resets, and how many
+    messages were still unacknowledged at the end.
     """
     got: list[str] = []
     resets: list[str] = []
-    opens: list[int] = []
-    sock = hstest.track(
+    opened: list[str] = []
+    urls = [url] if isinstance(url, str) else url
+    attempts = [0]
+
+    def next_url() -> str:
+        attempts[0] += 1
+        return urls[attempts[0] % len(urls)]
+
+    sock: heartsock.Socket = hstest.track(
         heartsock.Socket(
-            url,
+            url if isinstance(url, str) else next_url,
             resume=True,
             reconnect_count=-1,
             backoff="fixed",
             reconnect_time=0.02,
             min_uptime=0.0,
             message_cb=got.append,
-            open_cb=lambda event: opens.append(event.socket_id),
+            open_cb=lambda event: opened.append(sock.url),
             reset_cb=lambda reset: resets.append(repr(reset)),
         )
     )
@@ -37,9 +46,9 @@ async def exchange(url: str, count: int, spacing: float) -> dict[str, Any]:
         await asyncio.sleep(spacing)
     await hstest.wait_for(lambda: len(got) >= count, 60 * hstest.T, f"{count} messages from the server")
     await asyncio.wait_for(sock.drain(), 30 * hstest.T)  # the server acknowledged every message
-    stats = sock.stats()
+    queued = sock.stats().queued
     sock.destroy()
-    return {"got": got, "connections": len(opens), "resets": resets, "queued": stats.queued}
+    return {"got": got, "connections": len(opened), "opened": opened, "resets": resets, "queued": queued}
 
 
 async def against_a_plain_server(url: str) -> dict[str, Any]:
