@@ -53,9 +53,6 @@ demo's endpoints are mounted: none of :mod:`devtools.faults`' test routes.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import gc
 import json
 import logging
 import ssl
@@ -83,6 +80,7 @@ from .files import FileServer
 from .gate import Gate
 from .listener import MAX_HEAD, Limits, Listener, protocol_of
 from .market import Market
+from .memory import Memory
 
 __all__ = ["MAX_SIZE", "MAX_TARGET", "STALL_TIMEOUT", "DemoServer"]
 
@@ -94,8 +92,6 @@ MAX_SIZE = 64 * 1024
 MAX_TARGET = 2048
 #: Seconds a connection's writes may stay blocked (the client stopped reading) before it is aborted.
 STALL_TIMEOUT = 10.0
-#: Connections that must have closed (since the peak) before freed memory is given back to the system.
-TRIM_AFTER = 100
 #: Seconds a hung handshake (``/api/hang``) is held at most.
 HANG_LIMIT = 120.0
 #: Client messages ``/api/status`` shows at most (the most recent).
@@ -103,7 +99,6 @@ STATUS_RECEIVED = 500
 #: Close codes a client may ask the server to send (1005/1006/1015 cannot be sent).
 SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 CLOSE_TOO_BIG = 1009
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if ctypes.util.find_library("c") else None
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 
@@ -148,6 +143,7 @@ class DemoServer:
         limits: Limits | None = None,
     ) -> None:
         self.files = FileServer(Mounts.standard(www=www))
+        self.memory = Memory()
         self.heartbeat = heartbeat or Heartbeat(timeout=None, max_queue=16)
         self.limits = Limits(**{**(limits or Limits()).__dict__, "max_size": max_size})
         self.tick_period = tick_period
@@ -420,20 +416,13 @@ class DemoServer:
 
     async def _sweep(self) -> None:
         """Abort connections whose writes stayed blocked for :data:`STALL_TIMEOUT` seconds;
-        give memory back to the system once many connections have left (:func:`_trim`)."""
+        collect garbage and give memory back to the system as connections leave
+        (:class:`~demo.memory.Memory`)."""
         loop = asyncio.get_running_loop()
-        peak = 0
-        trim_at: float | None = None
         while True:
             await asyncio.sleep(1.0)
             now = loop.time()
-            count = self.listener.connections()
-            peak = max(peak, count)
-            if peak - count >= TRIM_AFTER:  # many left: trim once their handlers are over too
-                trim_at, peak = now + 2.0, count
-            elif trim_at is not None and now >= trim_at:
-                trim_at = None
-                _trim()
+            self.memory.tick(now, self.listener.connections(), self.listener.closed)
             watched: list[Client | FeedSession] = [*self.clients.values(), *self.feed_sessions.values()]
             for client in watched:
                 protocol = client.protocol
@@ -490,7 +479,10 @@ class DemoServer:
             "hanging": self._hang,
             "handshakes": dict(self.handshakes),
             "open_connections": self.listener.connections(),
+            "closed_connections": self.listener.closed,
             "max_connections": self.limits.max_connections,
+            "waiting_turn": self.listener.pacer.waiting,
+            "full_collections": self.memory.collections,
             "connections": [
                 {
                     "peer": c.id,
@@ -606,20 +598,6 @@ async def _deny(websocket: WebSocket, status: int, text: str) -> None:
         await websocket.send_denial_response(_text(status, text))
     except Exception:  # noqa: BLE001 - the client left while it waited
         log.debug("could not answer a refused handshake", exc_info=True)
-
-
-def _trim() -> None:
-    """Give freed memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Closed connections leave their memory free for the next ones, but mapped: after 2,000
-    idle connections leave, RSS stays ~70 MiB above where it started. With
-    ``PYTHONMALLOC=malloc`` (``python -m demo`` sets it, :mod:`demo.__main__`) Python's
-    objects live on the C heap, and this brings RSS back to a few MiB above the start.
-    """
-    trim = getattr(_LIBC, "malloc_trim", None)
-    if trim is not None:
-        gc.collect()
-        trim(0)
 
 
 def _ack(peer: int, message: Data) -> dict[str, Any]:

@@ -5,25 +5,37 @@ path with a dot-segment (``/.secret``, ``/x/.git/config``) is a 404, as is anyth
 outside the mounts (:meth:`~devtools.static.Mounts.resolve` also refuses ``..`` and
 symlinks leading out). Files are sent by :class:`starlette.responses.FileResponse`, in
 64 KiB chunks read off the event loop: a large file costs a chunk of memory per
-download, not the file. The big versioned assets (Pyodide, PyScript, MicroPython) are
-cached and revalidated by ETag (304); everything else is ``no-store``.
+download, not the file. Under the demo's listener, downloads share :data:`CHUNK_SLOTS`
+slots a chunk at a time (:class:`PacedFile`): 300 concurrent downloads move as fast as
+before but no longer fill every turn of the event loop, and a client that stops reading
+waits for its buffer to drain holding no slot, so it blocks nobody. The big versioned
+assets (Pyodide, PyScript, MicroPython) are cached and revalidated by ETag (304);
+everything else is ``no-store``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 
 from devtools.static import _TYPES, Mounts, heartsock_modules
 
-__all__ = ["FileServer"]
+from .listener import flow_of
+
+__all__ = ["CHUNK_SLOTS", "FileServer", "PacedFile"]
+
+#: Chunks of file being read or written at once, across every download.
+CHUNK_SLOTS = 8
 
 _REVALIDATE = ("/pyodide/", "/pyscript/", "/micropython/")
 
@@ -36,11 +48,59 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
 
 
+class PacedFile(FileResponse):
+    """A :class:`~starlette.responses.FileResponse` whose chunks take turns.
+
+    Each body chunk waits until the client has read what was sent before (uvicorn's flow
+    control, :func:`demo.listener.flow_of`), then takes one of ``slots``, and keeps it
+    while it is written and the next chunk is read from disk. So at most ``slots``
+    chunks are in flight at once, however many downloads run, and a stalled reader
+    holds no slot. Under another server (no flow control in the scope) it is a plain
+    :class:`~starlette.responses.FileResponse`.
+    """
+
+    chunk_size = 256 * 1024
+
+    def __init__(self, *args: Any, slots: asyncio.Semaphore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        flow = flow_of(scope)
+        if flow is None:
+            await super().__call__(scope, receive, send)
+            return
+        held = False
+
+        async def paced(message: Message) -> None:
+            nonlocal held
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            if held:
+                self.slots.release()
+                held = False
+            await flow.drain()  # the client has read what went before (or is gone)
+            await self.slots.acquire()
+            held = True
+            await send(message)  # writable: this does not wait
+            if not message.get("more_body", False):
+                self.slots.release()
+                held = False
+
+        try:
+            await super().__call__(scope, receive, paced)
+        finally:
+            if held:
+                self.slots.release()
+
+
 class FileServer:
     """The HTTP endpoint for files: ``await files(request)`` returns the response."""
 
     def __init__(self, mounts: Mounts) -> None:
         self.mounts = mounts
+        self.slots = asyncio.Semaphore(CHUNK_SLOTS)
 
     async def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -59,7 +119,7 @@ class FileServer:
             return PlainTextResponse("not found\n", 404)
         file, stat = found
         ctype = _TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        response = FileResponse(file, media_type=ctype, stat_result=stat)
+        response = PacedFile(file, media_type=ctype, stat_result=stat, slots=self.slots)
         if path.startswith(_REVALIDATE):
             etag = response.headers["etag"]
             response.headers["Cache-Control"] = "no-cache"

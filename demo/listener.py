@@ -3,11 +3,15 @@
 uvicorn runs the Starlette app (:mod:`demo.app`) with two small protocol subclasses:
 
 - :class:`HttpProtocol` (uvicorn's h11 protocol) refuses connections beyond
-  ``max_connections`` (a one-line 503, then close), and gives every request
+  ``max_connections`` (a one-line 503, then close); reads new connections at most
+  ``accept_rate`` per second (:class:`Pacer`: a storm of handshakes is spread out instead
+  of stalling the connections already open); and gives every request
   ``header_timeout`` seconds to send its request line and headers: a client that
   sends half a request and stalls (slowloris) is disconnected, so are idle keep-alive
   connections and request bodies that trickle in after the response. Request lines and
-  headers are capped at :data:`MAX_HEAD` bytes (h11 answers 400 beyond).
+  headers are capped at :data:`MAX_HEAD` bytes (h11 answers 400 beyond). It puts itself
+  in each request's scope, so that a response can wait for the client to read
+  (:func:`flow_of`) before it takes one of the file server's chunk slots.
 - :class:`WebSocketProtocol` (uvicorn's ``websockets`` sans-I/O protocol) puts itself in
   the scope (:func:`protocol_of`), so the app can abort a connection's TCP (the
   browser sees 1006: the "drop" fault) and see its flow control, and aborts a
@@ -23,14 +27,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-__all__ = ["MAX_HEAD", "HttpProtocol", "Limits", "Listener", "WebSocketProtocol", "protocol_of"]
+__all__ = [
+    "MAX_HEAD",
+    "HttpProtocol",
+    "Limits",
+    "Listener",
+    "Pacer",
+    "Tally",
+    "WebSocketProtocol",
+    "flow_of",
+    "protocol_of",
+]
 
 log = logging.getLogger("demo")
 
@@ -52,6 +67,9 @@ class Limits:
         ping_interval: seconds between keepalive Pings on every WebSocket.
         ping_timeout: seconds a WebSocket has to answer a Ping before it is aborted.
         max_size: the largest WebSocket message accepted, in bytes (larger: close 1009).
+        accept_rate: new connections read per second, at most (the rest wait, unread,
+            in the order they came; their ``header_timeout`` runs from connect).
+        accept_burst: new connections read at once before ``accept_rate`` applies.
     """
 
     max_connections: int = 4096
@@ -59,6 +77,88 @@ class Limits:
     ping_interval: float | None = 30.0
     ping_timeout: float = 5.0
     max_size: int = 64 * 1024
+    accept_rate: float = 300.0
+    accept_burst: int = 8
+
+
+class _Resumable(Protocol):
+    def resume(self) -> bool: ...
+
+
+class Pacer:
+    """A token bucket for new connections and closing handshakes: ``burst`` at once, then
+    ``rate`` per second, and never more than ``per_turn`` in one turn of the event loop.
+
+    A connection without a turn waits (its transport not read: its request stays in the
+    kernel's buffer) and :meth:`admit` queues it; the queue is resumed, oldest first, as
+    tokens come. The cap per turn keeps each turn short whatever the rate: when turns get
+    long (a busy machine) tokens pile up, and without it they would all be spent in the
+    next turn. Measured by the soak: without pacing, one turn handled ~50 handshakes of a
+    2,000-connection storm, ~100 ms during which no open connection was served.
+    """
+
+    def __init__(self, rate: float, burst: int, per_turn: int = 2) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.per_turn = per_turn
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._waiting: deque[_Resumable] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._this_turn = 0
+
+    def admit(self, connection: _Resumable) -> bool:
+        """Take a turn for ``connection`` (``True``: go on now), or queue it (``False``: its
+        ``resume()`` is called when its turn comes, and returns whether it took the turn:
+        a connection that closed meanwhile does not spend a token)."""
+        self._refill()
+        if not self._waiting and self._tokens >= 1 and self._this_turn < self.per_turn:
+            self._spend()
+            return True
+        self._waiting.append(connection)
+        self._arm()
+        return False
+
+    @property
+    def waiting(self) -> int:
+        """Connections waiting for their turn."""
+        return len(self._waiting)
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def _spend(self) -> None:
+        self._tokens -= 1
+        if self._this_turn == 0:
+            asyncio.get_running_loop().call_soon(self._next_turn)  # runs at the start of the next turn
+        self._this_turn += 1
+
+    def _next_turn(self) -> None:
+        self._this_turn = 0
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            delay = max(0.0, (1 - self._tokens) / self.rate)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        self._refill()
+        while self._waiting and self._tokens >= 1 and self._this_turn < self.per_turn:
+            if self._waiting.popleft().resume():
+                self._spend()
+        if self._waiting:
+            self._arm()
+
+
+class Tally:
+    """Counts shared by a listener's protocols."""
+
+    def __init__(self) -> None:
+        #: Connections that ended (HTTP and WebSocket, refused ones too).
+        self.closed = 0
 
 
 class _Quiet:
@@ -86,6 +186,8 @@ class HttpProtocol(H11Protocol):
     """uvicorn's h11 protocol with a connection limit and a deadline for request heads."""
 
     limits: Limits = Limits()
+    pacer: Pacer = Pacer(Limits.accept_rate, Limits.accept_burst)
+    tally: Tally = Tally()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,9 +205,19 @@ class HttpProtocol(H11Protocol):
             return
         super().connection_made(transport)
         self._arm()
+        if not self.pacer.admit(self):
+            transport.pause_reading()
+
+    def resume(self) -> bool:
+        """The :class:`Pacer` gave this connection its turn: read it (unless it closed)."""
+        if self.transport.is_closing():
+            return False
+        self.transport.resume_reading()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self.tally.closed += 1
         if not self._refused:
             super().connection_lost(exc)
 
@@ -118,6 +230,8 @@ class HttpProtocol(H11Protocol):
         super().handle_events()
         if self.scope is not scope:  # a whole request head arrived (or the upgrade took over)
             self._disarm()
+            if self.scope is not None:
+                self.scope[_SCOPE_KEY] = self  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         self._arm()  # before: a pipelined request, handled within, disarms it again
@@ -140,7 +254,21 @@ class HttpProtocol(H11Protocol):
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, reachable from the app (:func:`protocol_of`)."""
+    """uvicorn's WebSocket protocol, reachable from the app (:func:`protocol_of`).
+
+    A closing handshake the client starts takes a turn from the :class:`Pacer`, like a
+    new connection: the close frame is answered, and the app told, when its turn comes.
+    (2,000 clients leaving at once would otherwise be ~50 ms of work per event-loop turn,
+    every turn, for as long as they leave.)
+    """
+
+    pacer: Pacer = HttpProtocol.pacer
+    tally: Tally = HttpProtocol.tally
+    _close_frame: Any = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.tally.closed += 1
+        super().connection_lost(exc)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -171,9 +299,31 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         """Abort the TCP connection: no close frame (the peer sees 1006)."""
         self.transport.abort()
 
+    def handle_close(self, event: Any) -> None:
+        if self.close_sent or self._close_frame is not None or self.pacer.admit(self):
+            super().handle_close(event)
+            return
+        self._close_frame = event  # the peer waits for its close frame until our turn
+        self.transport.pause_reading()
+        self.stop_keepalive()  # no Ping after the close frame the protocol has queued
+
+    def resume(self) -> bool:
+        """The :class:`Pacer` gave this closing handshake its turn (unless the connection is gone)."""
+        if self.transport.is_closing():
+            return False
+        super().handle_close(self._close_frame)
+        return True
+
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
         self.transport.abort()  # a peer that does not answer Pings would not read a close either
+
+
+def flow_of(scope: Any) -> Any:
+    """uvicorn's flow control of the HTTP connection serving ``scope`` (``None`` under
+    another server): ``await flow_of(scope).drain()`` returns once the client reads again."""
+    protocol = scope.get(_SCOPE_KEY)
+    return protocol.flow if isinstance(protocol, HttpProtocol) else None
 
 
 def protocol_of(scope: Any) -> WebSocketProtocol | None:
@@ -187,13 +337,16 @@ class Listener:
     :meth:`start` brings the listener back on the same port."""
 
     def __init__(self, app: Any, host: str, port: int, limits: Limits, ssl_context: Any = None) -> None:
-        http = type("DemoHttpProtocol", (HttpProtocol,), {"limits": limits})
+        self.pacer = Pacer(limits.accept_rate, limits.accept_burst)
+        self.tally = Tally()
+        shared = {"pacer": self.pacer, "tally": self.tally}
+        http = type("DemoHttpProtocol", (HttpProtocol,), {"limits": limits, **shared})
         self.config = uvicorn.Config(
             app,
             host=host,
             port=port,
             http=http,
-            ws=WebSocketProtocol,
+            ws=type("DemoWebSocketProtocol", (WebSocketProtocol,), shared),
             ws_max_size=limits.max_size,
             ws_max_queue=16,
             ws_ping_interval=limits.ping_interval,
@@ -261,3 +414,8 @@ class Listener:
     def connections(self) -> int:
         """Open connections, HTTP and WebSocket."""
         return len(self.server.server_state.connections)
+
+    @property
+    def closed(self) -> int:
+        """Connections that ended since the listener was made."""
+        return self.tally.closed

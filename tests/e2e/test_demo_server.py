@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import heartsock
 from demo.feed import MAX_SESSIONS
+from demo.files import CHUNK_SLOTS
 from devtools.static import ROOT, heartsock_modules
 from heartsock.wire import SUBPROTOCOL, hello_frame, parse_frame
 from tests.e2e.conftest import Demo, running_demo
@@ -77,7 +78,7 @@ def handshake_status(demo: Demo, path: str = "ws/echo", open_timeout: float = 5,
 
 def client(url: str, **kwargs: Any) -> connect:
     """A ``websockets`` client without its own keepalive (``async with client(url) as conn``)."""
-    return connect(url, ping_interval=None, close_timeout=1, **kwargs)
+    return connect(url, **{"ping_interval": None, "close_timeout": 1, **kwargs})
 
 
 async def next_json(ws: ClientConnection, kind: str) -> dict[str, Any]:
@@ -328,7 +329,8 @@ def test_dotfiles_are_never_served(tight: Demo) -> None:
 
 
 def test_large_files_are_streamed_not_buffered_whole(tight: Demo) -> None:
-    """12 downloads of the 9 MB wasm that stop reading cost the server chunks, not 12 copies."""
+    """12 downloads of the 9 MB wasm that stop reading cost the server chunks, not 12 copies,
+    and do not hold up a 13th."""
     wasm = ROOT / "node_modules" / "pyodide" / "pyodide.asm.wasm"
     assert wasm.stat().st_size > 5_000_000
     before = rss_kib(tight)
@@ -342,6 +344,9 @@ def test_large_files_are_streamed_not_buffered_whole(tight: Demo) -> None:
             readers.append(sock)
         time.sleep(1.0)  # a whole-file read would be in memory by now
         grown = rss_kib(tight) - before
+        # The stalled downloads outnumber the file server's chunk slots, and hold none.
+        assert len(readers) > CHUNK_SLOTS
+        assert request(tight, "GET", "/pyodide/pyodide.asm.wasm") == (200, wasm.read_bytes())
     finally:
         for sock in readers:
             sock.close()
