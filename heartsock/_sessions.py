@@ -274,6 +274,10 @@ class Session:
                 self._inbox.get_nowait()
 
 
+#: Seconds session handlers get to return once their server closed, before they are cancelled.
+SHUTDOWN_TIMEOUT = 5.0
+
+
 class SessionManager:
     """The sessions of one server, in memory; its :meth:`connection` serves each connection.
 
@@ -291,6 +295,8 @@ class SessionManager:
         self.max_queue = max_queue
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._shutdown: asyncio.Future[None] | None = None
+        self._watcher: asyncio.Future[None] | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it is done."""
@@ -303,7 +309,49 @@ class SessionManager:
         self.sessions.pop(session.id, None)
 
     async def connection(self, conn: SessionConnection) -> None:
-        """Serve one connection: check the subprotocol, read the hello, attach to its session."""
+        """Serve one connection: check the subprotocol, read the hello, attach to its session.
+
+        Under a ``websockets`` server that is closing, the connection's handler returns
+        only once every session ended and its handler returned (:meth:`shut_down`), so
+        ``async with serve(...)`` exits with no session handler left running.
+        """
+        server = getattr(conn, "server", None)
+        if server is not None and self._watcher is None and callable(getattr(server, "wait_closed", None)):
+            self._watcher = asyncio.ensure_future(self._watch(server))
+        try:
+            await self._serve(conn)
+        finally:
+            if server is not None and callable(getattr(server, "is_serving", None)) and not server.is_serving():
+                await self.shut_down()
+
+    async def _watch(self, server: Any) -> None:
+        """End every session once ``server`` closed (for sessions whose clients were away)."""
+        await server.wait_closed()
+        await self.shut_down()
+
+    def shut_down(self) -> asyncio.Future[None]:
+        """End every session ("the server closed") and wait for their handlers, at most
+        :data:`SHUTDOWN_TIMEOUT` seconds (then they are cancelled). Idempotent."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._shut_down())
+        return asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        for session in list(self.sessions.values()):
+            session.end("the server closed")
+        pending = {task for task in self._tasks if not task.done()}
+        if not pending:
+            return
+        done, late = await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning(
+                "%d session handlers ran on %gs after the server closed; cancelled", len(late), SHUTDOWN_TIMEOUT
+            )
+            await asyncio.wait(late)
+
+    async def _serve(self, conn: SessionConnection) -> None:
         hello = await read_hello(conn)
         if hello is None:
             return

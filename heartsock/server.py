@@ -320,6 +320,10 @@ def serve(
     subprotocol; clients use ``Socket(url, resume=True)``): ``handler(session)`` runs once
     per :class:`Session`, across the client's reconnects, and every message reaches the
     other side exactly once, in order. A client without sessions is closed with 4400.
+    When the server closes, sessions kept in memory end (their clients see 1001, then a
+    new session), and closing waits for their handlers to return: 5 s at most, then those
+    still running are cancelled. With a ``store`` they are handed over to another process
+    instead.
 
     Args:
         handler: the application's handler; it receives a :class:`HeartbeatConnection`,

@@ -426,3 +426,43 @@ def test_a_session_echo_is_acknowledged_in_batches_not_one_ack_per_message() -> 
     acks, elapsed = run(main())
     # At most one ack per 32 messages and one per 50 ms delay that ran out (plus one in flight).
     assert acks <= 100 // 32 + int(elapsed / 0.05) + 2, (acks, elapsed)
+
+
+def test_closing_serve_ends_its_sessions_and_waits_for_their_handlers() -> None:
+    """An in-memory session server that closes ends every session, the one whose client
+    is connected and the one whose client is away, and ``async with serve()`` exits once
+    their handlers returned (they used to run on until their ttl)."""
+    from heartsock.server import Session
+    from heartsock.wire import SUBPROTOCOL, hello_frame, parse_frame
+
+    returned: list[str] = []
+
+    async def handler(session: Session) -> None:
+        try:
+            async for message in session:
+                await session.send(message)
+        finally:
+            returned.append(session.short_id)
+
+    async def open_session(url: str) -> ClientConnection:
+        ws = await connect(url, subprotocols=[SUBPROTOCOL], ping_interval=None)  # type: ignore[list-item]
+        await ws.send(hello_frame("", 0))
+        assert parse_frame(await ws.recv())[0] == "w"
+        return ws
+
+    async def main() -> tuple[list[str], int | None]:
+        async with serve(handler, "127.0.0.1", 0, resume=True, session_ttl=600) as srv:
+            url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+            away = await open_session(url)
+            await away.close()  # no goodbye: the session waits for it (600 s)
+            here = await open_session(url)
+            await asyncio.sleep(0.2)
+            assert returned == []
+        during_exit = list(returned)
+        with contextlib.suppress(ConnectionClosed):
+            await here.recv()
+        return during_exit, here.close_code
+
+    during_exit, code = run(main())
+    assert len(during_exit) == 2
+    assert code == 1001
