@@ -59,8 +59,6 @@ class PacedFile(FileResponse):
     :class:`~starlette.responses.FileResponse`.
     """
 
-    chunk_size = 256 * 1024
-
     def __init__(self, *args: Any, slots: asyncio.Semaphore, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slots = slots

@@ -34,29 +34,67 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield server
 
 
-def test_the_pacer_admits_a_burst_then_resumes_the_rest_in_order_at_its_rate() -> None:
-    class Waiting:
-        def __init__(self, n: int, resumed: list[tuple[int, float]]) -> None:
-            self.n, self.resumed = n, resumed
+class _Waiting:
+    """A connection waiting for its turn; records when it got it."""
 
-        def resume(self) -> bool:
-            self.resumed.append((self.n, time.monotonic()))
-            return True
+    def __init__(self, n: int, resumed: list[tuple[int, float]]) -> None:
+        self.n, self.resumed = n, resumed
+
+    def resume(self) -> bool:
+        self.resumed.append((self.n, time.monotonic()))
+        return True
+
+
+def _storm(pacer: Pacer, count: int) -> tuple[list[bool], float, list[tuple[int, float]]]:
+    """``count`` connections admitted in one turn of a loop; the queue, once drained."""
 
     async def scenario() -> tuple[list[bool], float, list[tuple[int, float]]]:
-        pacer = Pacer(rate=50.0, burst=2)
         resumed: list[tuple[int, float]] = []
         start = time.monotonic()
-        admitted = [pacer.admit(Waiting(n, resumed)) for n in range(7)]
+        admitted = [pacer.admit(_Waiting(n, resumed)) for n in range(count)]
         while pacer.waiting:
             await asyncio.sleep(0.01)
         return admitted, start, resumed
 
-    admitted, start, resumed = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_the_pacer_admits_a_burst_then_resumes_the_rest_in_order_at_its_rate() -> None:
+    admitted, start, resumed = _storm(Pacer(rate=50.0, burst=2, per_turn=2), 7)
     assert admitted == [True, True, False, False, False, False, False]
     assert [n for n, _ in resumed] == [2, 3, 4, 5, 6]
     # The burst spent the bucket; 5 more tokens at 50 per second take 0.1 s to come.
     assert resumed[-1][1] - start >= 5 / 50 - 0.002
+
+
+def test_the_pacer_admits_one_per_turn_of_the_loop_even_with_tokens_to_spare() -> None:
+    turns: list[int] = []
+
+    async def scenario() -> tuple[list[bool], list[int]]:
+        pacer = Pacer(rate=1000.0, burst=8)
+        turn = 0
+
+        class Counted(_Waiting):
+            def resume(self) -> bool:
+                turns.append(turn)
+                return True
+
+        async def count_turns() -> None:
+            nonlocal turn
+            while True:
+                await asyncio.sleep(0)
+                turn += 1
+
+        counter = asyncio.create_task(count_turns())
+        admitted = [pacer.admit(Counted(n, [])) for n in range(5)]
+        while pacer.waiting:
+            await asyncio.sleep(0)
+        counter.cancel()
+        return admitted, turns
+
+    admitted, turns = asyncio.run(scenario())
+    assert admitted == [True, False, False, False, False]
+    assert len(turns) == 4 and len(set(turns)) == 4, f"resumed in turns {turns}"
 
 
 def test_full_collections_follow_departures() -> None:
