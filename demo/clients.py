@@ -101,7 +101,7 @@ class Client:
         self._outbox: deque[Data] = deque()
         self._outbox_bytes = 0
         self._ready = asyncio.Event()
-        self._sender = asyncio.create_task(self._send_all(), name=f"demo-sender-{id}")
+        self._sender: asyncio.Task[None] | None = asyncio.create_task(self._send_all(), name=f"demo-sender-{id}")
         self._closer: asyncio.Task[None] | None = None
 
     # ---- what it sent ----------------------------------------------------------------------
@@ -176,7 +176,8 @@ class Client:
         """Close with ``code`` (dropping what is queued); abort if that takes over :data:`CLOSE_TIMEOUT`."""
         if self._closer is None:
             self.closing = True
-            self._sender.cancel()
+            if self._sender is not None:
+                self._sender.cancel()
             self._outbox.clear()
             self._outbox_bytes = 0
             self._closer = asyncio.create_task(self._close(code, reason), name=f"demo-close-{self.id}")
@@ -191,5 +192,9 @@ class Client:
     async def finish(self) -> None:
         """Stop the sender (the connection ended)."""
         self.closing = True
-        self._sender.cancel()
-        await asyncio.gather(self._sender, return_exceptions=True)
+        # Let go of the task: it keeps its CancelledError, whose traceback holds this object,
+        # a cycle only a full garbage collection would free (demo.memory).
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -232,7 +233,7 @@ class HttpProtocol(H11Protocol):
         if self.scope is not scope:  # a whole request head arrived (or the upgrade took over)
             self._disarm()
             if self.scope is not None:
-                self.scope[_SCOPE_KEY] = self  # type: ignore[literal-required]
+                self.scope[_SCOPE_KEY] = weakref.ref(self)  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         self._arm()  # before: a pipelined request, handled within, disarms it again
@@ -275,7 +276,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope[_SCOPE_KEY] = self
+            scope[_SCOPE_KEY] = weakref.ref(self)  # a weak one: the protocol holds its scope
 
     #: Half-open (the "silent" fault on a session's connection): TCP stays up, nothing goes out.
     muted = False
@@ -323,14 +324,21 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 def flow_of(scope: Any) -> Any:
     """uvicorn's flow control of the HTTP connection serving ``scope`` (``None`` under
     another server): ``await flow_of(scope).drain()`` returns once the client reads again."""
-    protocol = scope.get(_SCOPE_KEY)
+    protocol = _protocol(scope)
     return protocol.flow if isinstance(protocol, HttpProtocol) else None
 
 
 def protocol_of(scope: Any) -> WebSocketProtocol | None:
     """The :class:`WebSocketProtocol` serving a WebSocket ``scope`` (``None`` under another server)."""
-    protocol = scope.get(_SCOPE_KEY)
+    protocol = _protocol(scope)
     return protocol if isinstance(protocol, WebSocketProtocol) else None
+
+
+def _protocol(scope: Any) -> object:
+    """The protocol a scope names, held weakly (a strong reference would make a cycle:
+    each connection's objects would wait for a full garbage collection, demo.memory)."""
+    ref = scope.get(_SCOPE_KEY)
+    return ref() if isinstance(ref, weakref.ref) else None
 
 
 class Listener:

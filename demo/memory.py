@@ -17,6 +17,12 @@ connections have closed since the last one, :func:`trim` runs :data:`TRIM_DELAY`
 seconds later (their handlers end first): a full collection, then the C heap given back
 to the system. Its pause grows with the connections still open, and so does the number
 of departures between two, so the cost per departure stays flat and the garbage bounded.
+
+Little is left for them to free: a closed connection's objects go at once, by reference
+counting, because neither heartsock, uvicorn's protocols as the demo uses them, nor the
+demo's records hold one in a reference cycle any more (a test checks it). ~16 objects per
+connection remain in cycles, asyncio's own (a transport holds a bound method of itself);
+before, ~125 did, and the collection that freed 2,000 of them paused the loop 650–720 ms.
 """
 
 from __future__ import annotations

@@ -221,6 +221,10 @@ class HeartbeatConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._closed_exc is not None:
+            # Its traceback holds the frames that raised it, and so this connection: without
+            # this, every connection would outlive its handler until a full garbage collection.
+            self._closed_exc.__traceback__ = None
 
     def _closed(self) -> BaseException:
         if self._closed_exc is None:

@@ -466,3 +466,35 @@ def test_closing_serve_ends_its_sessions_and_waits_for_their_handlers() -> None:
     during_exit, code = run(main())
     assert len(during_exit) == 2
     assert code == 1001
+
+
+def test_a_closed_connection_leaves_no_heartsock_object_in_a_reference_cycle() -> None:
+    """The exception that ended a connection is kept (``recv()`` raises it again), but not
+    its traceback: that held the frames, and so the connection, in a cycle that only a
+    full garbage collection would free."""
+    import gc
+
+    async def handler(conn: HeartbeatConnection) -> None:
+        async for message in conn:
+            await conn.send(message)
+
+    async def main() -> list[str]:
+        async with running(handler, timeout=5) as url:
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for _ in range(10):
+                    async with connect(url, ping_interval=None) as ws:
+                        await ws.send("hi")
+                        await ws.recv()
+                await asyncio.sleep(0.3)
+                gc.collect()
+                return sorted({type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage})
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+
+    left = run(main())
+    assert [name for name in left if name.startswith("heartsock")] == []
