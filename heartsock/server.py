@@ -352,7 +352,17 @@ def serve(
     # Accept a client without the subprotocol too, so that it can be told why (close 4400)
     # instead of seeing a refused handshake it cannot read.
     kwargs.setdefault("select_subprotocol", _select_session_subprotocol)
-    return websockets_serve(hb.wrap(manager.connection), host, port, **kwargs)
+
+    async def connection(conn: HeartbeatConnection) -> None:
+        # websockets keeps select_subprotocol in a closure over the connection, a reference
+        # cycle that would keep every closed connection until a full garbage collection.
+        # The handshake is over: let it go.
+        protocol = getattr(conn.connection, "protocol", None)
+        if protocol is not None and hasattr(protocol, "select_subprotocol"):
+            protocol.select_subprotocol = None
+        await manager.connection(conn)
+
+    return websockets_serve(hb.wrap(connection), host, port, **kwargs)
 
 
 def _session_manager(
