@@ -10,10 +10,12 @@ arriving or leaving at once); these tests check the behaviour, with a slow pace
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from websockets.asyncio.client import ClientConnection
@@ -23,6 +25,7 @@ from demo.memory import COLLECT_AFTER, TRIM_DELAY, Memory
 from tests.e2e.conftest import Demo, running_demo
 from tests.e2e.test_demo_server import client, run_for
 
+R = TypeVar("R")
 RATE = 20.0
 BURST = 8  # demo.listener.Limits.accept_burst
 STORM = 40
@@ -57,7 +60,13 @@ def _storm(pacer: Pacer, count: int) -> tuple[list[bool], float, list[tuple[int,
             await asyncio.sleep(0.01)
         return admitted, start, resumed
 
-    return asyncio.run(scenario())
+    return in_thread(scenario())
+
+
+def in_thread(coro: Coroutine[Any, Any, R]) -> R:
+    """``asyncio.run(coro)`` on a worker thread (Playwright's sync API may own this thread's loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
 
 
 def test_the_pacer_admits_a_burst_then_resumes_the_rest_in_order_at_its_rate() -> None:
@@ -93,7 +102,7 @@ def test_the_pacer_admits_one_per_turn_of_the_loop_even_with_tokens_to_spare() -
         counter.cancel()
         return admitted, turns
 
-    admitted, turns = asyncio.run(scenario())
+    admitted, turns = in_thread(scenario())
     assert admitted == [True, False, False, False, False]
     assert len(turns) == 4 and len(set(turns)) == 4, f"resumed in turns {turns}"
 
@@ -215,6 +224,6 @@ def test_a_closed_connection_leaves_no_reference_cycle_behind() -> None:
             gc.enable()
             await server.stop()
 
-    left = asyncio.run(scenario())
+    left = in_thread(scenario())
     ours = [name for name in left if name.split(".")[0] in ("demo", "heartsock", "uvicorn", "starlette", "h11")]
     assert ours == [], f"in reference cycles after their connections closed: {ours}"
