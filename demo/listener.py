@@ -70,7 +70,8 @@ class Limits:
         max_size: the largest WebSocket message accepted, in bytes (larger: close 1009).
         accept_rate: new connections read per second, at most (the rest wait, unread,
             in the order they came; their ``header_timeout`` runs from connect).
-        accept_burst: new connections read at once before ``accept_rate`` applies.
+        accept_burst: new connections read without waiting for ``accept_rate`` (still one
+            per turn of the event loop).
     """
 
     max_connections: int = 4096
@@ -185,7 +186,8 @@ _quiet = _Quiet()
 
 
 class HttpProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a connection limit and a deadline for request heads."""
+    """uvicorn's h11 protocol with a connection limit, a deadline for request heads, and
+    new connections read in turn (:class:`Pacer`)."""
 
     limits: Limits = Limits()
     pacer: Pacer = Pacer(Limits.accept_rate, Limits.accept_burst)
