@@ -296,7 +296,7 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._shutdown: asyncio.Future[None] | None = None
-        self._watcher: asyncio.Future[None] | None = None
+        self._watching = False
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it is done."""
@@ -316,18 +316,23 @@ class SessionManager:
         ``async with serve(...)`` exits with no session handler left running.
         """
         server = getattr(conn, "server", None)
-        if server is not None and self._watcher is None and callable(getattr(server, "wait_closed", None)):
-            self._watcher = asyncio.ensure_future(self._watch(server))
+        if server is not None and not self._watching:
+            self._watching = True
+            # websockets sets this future once the server closed: end the sessions whose
+            # clients were away then (a callback, not a task a stopping loop would leave pending).
+            closed = getattr(server, "handlers_waiter", None)
+            if isinstance(closed, asyncio.Future):
+                closed.add_done_callback(lambda _: self.end_all("the server closed"))
         try:
             await self._serve(conn)
         finally:
             if server is not None and callable(getattr(server, "is_serving", None)) and not server.is_serving():
                 await self.shut_down()
 
-    async def _watch(self, server: Any) -> None:
-        """End every session once ``server`` closed (for sessions whose clients were away)."""
-        await server.wait_closed()
-        await self.shut_down()
+    def end_all(self, why: str) -> None:
+        """End every session (their handlers' iterations stop)."""
+        for session in list(self.sessions.values()):
+            session.end(why)
 
     def shut_down(self) -> asyncio.Future[None]:
         """End every session ("the server closed") and wait for their handlers, at most
@@ -337,8 +342,7 @@ class SessionManager:
         return asyncio.shield(self._shutdown)
 
     async def _shut_down(self) -> None:
-        for session in list(self.sessions.values()):
-            session.end("the server closed")
+        self.end_all("the server closed")
         pending = {task for task in self._tasks if not task.done()}
         if not pending:
             return

@@ -516,3 +516,34 @@ def test_a_closed_connection_leaves_nothing_in_a_reference_cycle(resume: bool) -
 
     left = run(main())
     assert [name for name in left if name.startswith(("heartsock", "websockets.asyncio.server"))] == []
+
+
+def test_closing_serve_ends_the_sessions_of_clients_that_were_away() -> None:
+    """With no connection open when the server closes, the sessions still end then (their
+    clients were away; they would have waited for their ttl)."""
+    from heartsock.server import Session
+    from heartsock.wire import SUBPROTOCOL, hello_frame, parse_frame
+
+    returned: list[float] = []
+
+    async def handler(session: Session) -> None:
+        try:
+            async for _ in session:
+                pass
+        finally:
+            returned.append(time.monotonic())
+
+    async def main() -> tuple[float, list[float]]:
+        async with serve(handler, "127.0.0.1", 0, resume=True, session_ttl=600) as srv:
+            url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
+            async with connect(url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
+                await ws.send(hello_frame("", 0))
+                assert parse_frame(await ws.recv())[0] == "w"
+            await asyncio.sleep(0.2)
+            assert returned == []
+        closed = time.monotonic()
+        await asyncio.sleep(0.2)
+        return closed, list(returned)
+
+    closed, returned_at = run(main())
+    assert len(returned_at) == 1 and returned_at[0] - closed < 0.2
