@@ -29,7 +29,7 @@ from typing import Any
 from devtools.browser import CHROMIUM, FLAGS, chromium
 from devtools.static import ROOT, Mounts, check_assets
 
-from . import storm
+from . import shared, storm
 from .servers import BenchHttp, BenchServer
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -80,6 +80,9 @@ class Config:
     soak_cycles: int = 1000
     soak_warmup: int = 20
     storm_clients: int = 10_000
+    shared_rounds: int = 5  # hand-overs: the leader tab of three is closed
+    shared_text_n: int = 5000  # messages relayed to the tabs, 100 B each
+    shared_binary_n: int = 200  # and 64 KiB each
 
 
 FULL = Config()
@@ -112,6 +115,9 @@ SMOKE = replace(
     soak_cycles=10,
     soak_warmup=2,
     storm_clients=300,
+    shared_rounds=1,
+    shared_text_n=100,
+    shared_binary_n=5,
 )
 
 RECV = ("raw_js", "bare", "pyscript", "heartsock", "heartsock_iter")
@@ -397,6 +403,11 @@ def run(cfg: Config, storm_png: Path | None) -> dict[str, Any]:
     finally:
         http.close()
         server.close()
+    say(f"shared sockets: {cfg.shared_rounds} hand-overs between tabs, relay costs")
+    try:
+        shared_result: dict[str, Any] = shared.run(cfg.shared_rounds, cfg.shared_text_n, cfg.shared_binary_n)
+    except Exception as exc:  # noqa: BLE001 - reported with the run's errors
+        shared_result = {"error": f"{type(exc).__name__}: {exc}"}
     t1 = time.monotonic()
     say(f"storm simulation, {cfg.storm_clients} clients (CPython)")
     storm_result = storm.run(cfg.storm_clients, storm_png)
@@ -404,6 +415,7 @@ def run(cfg: Config, storm_png: Path | None) -> dict[str, Any]:
         "config": asdict(cfg),
         "pages": {k: {"steps": p["steps"], "done": p.get("done"), "error": p["error"]} for k, p in pages.pages.items()},
         "storm": storm_result,
+        "shared": shared_result,
         "seconds": {"pages": t1 - t0, "storm": time.monotonic() - t1, "total": time.monotonic() - t0},
         "environment": {**environment(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
     }

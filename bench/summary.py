@@ -174,9 +174,29 @@ def analyze(raw: dict[str, Any], previous: dict[str, Any] | None = None) -> dict
     summary["storm"] = {
         p: {k: (_r(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for p, r in raw["storm"].items()
     }
+    summary["shared"] = _shared(raw.get("shared") or {})
+    if raw.get("shared", {}).get("error"):
+        errors.append(f"shared: {raw['shared']['error']}")
     if previous and "server_choice" in previous:
         summary["server_choice"] = previous["server_choice"]
     return summary
+
+
+def _shared(raw: dict[str, Any]) -> dict[str, Any]:
+    """Hand-over times (median and max over the rounds, ms) and relay costs (µs per message)."""
+    handover = raw.get("handover_ms") or []
+
+    def spread(values: list[float]) -> dict[str, float | None] | None:
+        return {"median": _r(median(values), 0), "max": _r(max(values), 0)} if values else None
+
+    return {
+        "rounds": len(handover),
+        "lock_ms": spread([h[0] for h in handover]),
+        "open_ms": spread([h[1] for h in handover]),
+        "relay_us": {
+            kind: {tab: _r(us, 1) for tab, us in row.items()} for kind, row in (raw.get("relay_us") or {}).items()
+        },
+    }
 
 
 def _faults(single: dict[str, Any], many: Steps, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -1,108 +1,28 @@
-"""Measure shared sockets (``shared=``) in headless Chromium: hand-over time and relay cost.
-
-Run: ``.venv/bin/python -m devtools.measure_shared`` (about two minutes; prints a table).
-
-* **Hand-over**: three tabs of one profile share a ``resume=True`` socket; the leader tab
-  is closed; measured from ``page.close()`` to the next tab holding the lock
-  (its state event, ``Date.now()``) and to its socket being OPEN again (the session
-  resumed). Repeated, a fresh tab joining after each round.
-* **Relay cost**: the server sends a burst of messages; the time from the first to the
-  last one in a private socket's tab, in a leader's tab (which also posts each one to the
-  channel) and in a follower's tab (which gets them from the channel), per message.
-"""
+"""Measure shared sockets (``shared=``) alone: ``python -m devtools.measure_shared`` (about two
+minutes; prints the figures). ``make bench`` measures the same (:mod:`bench.shared`)."""
 
 from __future__ import annotations
 
 import statistics
 import sys
-import time
-from typing import Any
 
-from devtools.browser import chromium
-from devtools.static import ROOT, Mounts, StaticServer, check_assets
-from tests.browser.test_shared import CountingServer, boot
+from bench import shared
+from devtools.static import check_assets
 
 ROUNDS = 5
 BURST = 5000
 BINARY = 200  # messages of 64 KiB
 
 
-def _handover(browser: Any, static: StaticServer) -> list[tuple[float, float]]:
-    server = CountingServer(resume=True)
-    context = browser.new_context()
-    options = {"resume": True, "reconnect_time": 0.05, "backoff": "fixed", "reconnect_count": -1}
-    tabs = [boot(context, static) for _ in range(3)]
-    results = []
-    try:
-        for py in tabs:
-            py.call("shared.join", server.url, "handover", **options)
-        for _ in range(ROUNDS):
-            leader, nxt = tabs[0], tabs[1]
-            closed_at = time.time() * 1000
-            leader.page.close()
-            status = nxt.call("shared.wait_leading_open", 10)
-            lead_at = next(at for at, _, leading in status["state_at"] if leading)
-            open_at = [at for at, state, leading in status["state_at"] if leading and state == "OPEN"][-1]
-            results.append((lead_at - closed_at, open_at - closed_at))
-            tabs = tabs[1:] + [boot(context, static)]
-            tabs[-1].call("shared.join", server.url, "handover", **options)
-    finally:
-        context.close()
-        server.close()
-    return results
-
-
-def _relay(browser: Any, static: StaticServer, payload: str | bytes, count: int) -> dict[str, float]:
-    server = CountingServer()
-    context = browser.new_context()
-    alone = browser.new_context()
-    try:
-        leader, follower = boot(context, static), boot(context, static)
-        private = boot(alone, static)
-        leader.call("shared.join", server.url, "relay")
-        follower.call("shared.join", server.url, "relay")
-        private.call("shared.join", server.url, None)
-        out: dict[str, float] = {}
-        _wait_peers(server, 2)
-        private.call("shared.expect", count)
-        server.blast(1, payload, count)  # peers[0] is the leader's connection, peers[1] the private one
-        first, last = private.call("shared.marks", 60)
-        out["private"] = (last - first) / (count - 1) * 1000  # µs per message
-        for py in (leader, follower):
-            py.call("shared.expect", count)
-        server.blast(0, payload, count)
-        lead = leader.call("shared.marks", 60)
-        follow = follower.call("shared.marks", 60)
-        out["leader"] = (lead[1] - lead[0]) / (count - 1) * 1000
-        out["follower"] = (follow[1] - follow[0]) / (count - 1) * 1000
-        out["follower lag at the end (ms)"] = follow[1] - lead[1]
-        return out
-    finally:
-        context.close()
-        alone.close()
-        server.close()
-
-
-def _wait_peers(server: CountingServer, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while len(server.peers) < count:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{count} connections not reached")
-        time.sleep(0.02)
-
-
 def main() -> int:
     check_assets()
-    with StaticServer(Mounts.standard(www=ROOT / "www", extra={"/testpages/": ROOT / "tests/browser/pages"})) as static:
-        with chromium() as browser:
-            handover = _handover(browser, static)
-            text = _relay(browser, static, "x" * 100, BURST)
-            binary = _relay(browser, static, bytes(65536), BINARY)
-    lock = [h[0] for h in handover]
-    reopen = [h[1] for h in handover]
+    result = shared.run(ROUNDS, BURST, BINARY)
+    lock = [h[0] for h in result["handover_ms"]]
+    reopen = [h[1] for h in result["handover_ms"]]
     print(f"hand-over, {ROUNDS} rounds (ms): lock granted median {statistics.median(lock):.0f} (max {max(lock):.0f});")
     print(f"  session resumed (OPEN again) median {statistics.median(reopen):.0f} (max {max(reopen):.0f})")
-    for label, row in ((f"{BURST} x 100-byte text", text), (f"{BINARY} x 64 KiB binary", binary)):
+    relay = result["relay_us"]
+    for label, row in ((f"{BURST} x 100-byte text", relay["text"]), (f"{BINARY} x 64 KiB binary", relay["binary"])):
         cells = ", ".join(f"{k} {v:.1f}" for k, v in row.items())
         print(f"µs per message, {label}: {cells}")
     return 0
