@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import gc
 import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from demo.listener import Pacer
 from demo.memory import COLLECT_AFTER, TRIM_DELAY, Memory
+from tests.cycles import cyclic_garbage
 from tests.e2e.conftest import Demo, running_demo
 from tests.e2e.test_demo_server import client, run_for
 
@@ -206,22 +206,16 @@ def test_a_closed_connection_leaves_no_reference_cycle_behind() -> None:
     async def scenario() -> list[str]:
         server = DemoServer("127.0.0.1", 0)
         await server.start()
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
         try:
-            url = server.url.replace("http", "ws", 1)
-            for path in ("ws/echo", "ws/chat", "ws/feed") * 5:
-                async with connect(url + path, ping_interval=None) as conn:
-                    await conn.send("ping")
-                    await conn.recv()
-            await asyncio.sleep(0.5)  # the handlers end after the close
-            gc.collect()
-            return sorted({type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage})
+            with cyclic_garbage() as collect:
+                url = server.url.replace("http", "ws", 1)
+                for path in ("ws/echo", "ws/chat", "ws/feed") * 5:
+                    async with connect(url + path, ping_interval=None) as conn:
+                        await conn.send("ping")
+                        await conn.recv()
+                await asyncio.sleep(0.5)  # the handlers end after the close
+                return collect()
         finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
             await server.stop()
 
     left = in_thread(scenario())

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from heartsock.server import CLOSE_HEARTBEAT_TIMEOUT, Heartbeat, HeartbeatConnection, heartbeat, serve
+from tests.cycles import cyclic_garbage
 
 Handler = Callable[[HeartbeatConnection], Awaitable[None]]
 R = TypeVar("R")
@@ -475,8 +476,6 @@ def test_a_closed_connection_leaves_nothing_in_a_reference_cycle(resume: bool) -
     connections open, pauses the server). Two cycles did that: the exception that ended a
     connection kept its traceback, and so the connection's frames; and websockets keeps
     ``select_subprotocol`` (which sessions use) in a closure over the connection."""
-    import gc
-
     from heartsock.server import Session
     from heartsock.wire import SUBPROTOCOL, data_frame, hello_frame, parse_frame
 
@@ -500,19 +499,11 @@ def test_a_closed_connection_leaves_nothing_in_a_reference_cycle(resume: bool) -
     async def main() -> list[str]:
         async with serve(echo, "127.0.0.1", 0, resume=resume, session_ttl=0.2) as srv:  # type: ignore[arg-type]
             url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/"
-            gc.collect()
-            gc.disable()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
+            with cyclic_garbage() as collect:
                 for _ in range(10):
                     await one(url)
                 await asyncio.sleep(0.6)  # the sessions expire (0.2 s) and their handlers end
-                gc.collect()
-                return sorted({type(o).__module__ + "." + type(o).__qualname__ for o in gc.garbage})
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
-                gc.enable()
+                return collect()
 
     left = run(main())
     assert [name for name in left if name.startswith(("heartsock", "websockets.asyncio.server"))] == []
