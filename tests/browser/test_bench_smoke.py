@@ -56,10 +56,11 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert set(sessions["ack_share"]) == {"send", "recv", "echo"} and sessions["overhead"] > 0
     assert all(0 < share < 1 for share in sessions["ack_share"].values())  # acks flow in every exchange
     shared = s["shared"]
-    assert shared["rounds"] == cfg["shared_rounds"] and 0 < shared["lock_ms"]["median"] <= shared["open_ms"]["median"]
+    assert shared["rounds"] == cfg["shared_rounds"] and 0 <= shared["lock_ms"]["median"] <= shared["open_ms"]["median"]
     for kind in ("text", "binary"):
         assert set(shared["relay_us"][kind]) >= {"private", "leader", "follower"}, kind
-        assert all(shared["relay_us"][kind][tab] > 0 for tab in ("private", "leader", "follower")), kind
+        # A smoke burst is a few messages: first and last can share a millisecond (Date.now()).
+        assert all(shared["relay_us"][kind][tab] >= 0 for tab in ("private", "leader", "follower")), kind
     assert s["flush"]["in_order"] == {"raw_js": True, "heartsock": True}
     assert s["flush"]["queued_while"] == "RECONNECTING"
     assert set(s["echo"]["p50_ms"]) == RECV - {"heartsock_iter"} | {"heartsock_recv"}
