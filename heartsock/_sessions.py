@@ -296,7 +296,6 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._shutdown: asyncio.Future[None] | None = None
-        self._watching = False
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference until it is done."""
@@ -309,25 +308,24 @@ class SessionManager:
         self.sessions.pop(session.id, None)
 
     async def connection(self, conn: SessionConnection) -> None:
-        """Serve one connection: check the subprotocol, read the hello, attach to its session.
-
-        Under a ``websockets`` server that is closing, the connection's handler returns
-        only once every session ended and its handler returned (:meth:`shut_down`), so
-        ``async with serve(...)`` exits with no session handler left running.
-        """
-        server = getattr(conn, "server", None)
-        if server is not None and not self._watching:
-            self._watching = True
-            # websockets sets this future once the server closed: end the sessions whose
-            # clients were away then (a callback, not a task a stopping loop would leave pending).
-            closed = getattr(server, "handlers_waiter", None)
-            if isinstance(closed, asyncio.Future):
-                closed.add_done_callback(lambda _: self.end_all("the server closed"))
-        try:
-            await self._serve(conn)
-        finally:
-            if server is not None and callable(getattr(server, "is_serving", None)) and not server.is_serving():
-                await self.shut_down()
+        """Serve one connection: check the subprotocol, read the hello, attach to its session."""
+        hello = await read_hello(conn)
+        if hello is None:
+            return
+        client_ack, rest = hello
+        origin = _origin(conn)
+        session = self.sessions.get(rest) if rest else None
+        if session is not None and session.origin != origin:
+            session = None  # a session is only resumable from the Origin that created it
+        missing = -1
+        if session is not None and (lost := session.can_resume_from(client_ack)):
+            session.end(f"replay buffer overflowed: the client lost {lost} messages")
+            session, missing = None, lost
+        resumed = session is not None
+        if session is None:
+            session = self._start(origin)
+            client_ack = 0
+        await session.attach(conn, client_ack, resumed and bool(rest), missing)
 
     def end_all(self, why: str) -> None:
         """End every session (their handlers' iterations stop)."""
@@ -346,7 +344,7 @@ class SessionManager:
         pending = {task for task in self._tasks if not task.done()}
         if not pending:
             return
-        done, late = await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT)
+        _, late = await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT)
         for task in late:
             task.cancel()
         if late:
@@ -354,25 +352,6 @@ class SessionManager:
                 "%d session handlers ran on %gs after the server closed; cancelled", len(late), SHUTDOWN_TIMEOUT
             )
             await asyncio.wait(late)
-
-    async def _serve(self, conn: SessionConnection) -> None:
-        hello = await read_hello(conn)
-        if hello is None:
-            return
-        client_ack, rest = hello
-        origin = _origin(conn)
-        session = self.sessions.get(rest) if rest else None
-        if session is not None and session.origin != origin:
-            session = None  # a session is only resumable from the Origin that created it
-        missing = -1
-        if session is not None and (lost := session.can_resume_from(client_ack)):
-            session.end(f"replay buffer overflowed: the client lost {lost} messages")
-            session, missing = None, lost
-        resumed = session is not None
-        if session is None:
-            session = self._start(origin)
-            client_ack = 0
-        await session.attach(conn, client_ack, resumed and bool(rest), missing)
 
     def _start(self, origin: str | None) -> Session:
         session = Session(self, origin)

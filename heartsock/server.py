@@ -48,6 +48,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -353,14 +354,34 @@ def serve(
     # instead of seeing a refused handshake it cannot read.
     kwargs.setdefault("select_subprotocol", _select_session_subprotocol)
 
+    in_memory = manager if isinstance(manager, SessionManager) else None
+    watching = False
+
     async def connection(conn: HeartbeatConnection) -> None:
+        nonlocal watching
+        ws = conn.connection
         # websockets keeps select_subprotocol in a closure over the connection, a reference
         # cycle that would keep every closed connection until a full garbage collection.
         # The handshake is over: let it go.
-        protocol = getattr(conn.connection, "protocol", None)
+        protocol = getattr(ws, "protocol", None)
         if protocol is not None and hasattr(protocol, "select_subprotocol"):
             protocol.select_subprotocol = None
-        await manager.connection(conn)
+        server = getattr(ws, "server", None)
+        if in_memory is None or server is None:
+            await manager.connection(conn)
+            return
+        if not watching:
+            watching = True
+            # Set once the server closed: the sessions whose clients were away end then (a
+            # callback, not a task that a loop stopping at once would leave pending).
+            closed = getattr(server, "handlers_waiter", None)
+            if isinstance(closed, asyncio.Future):
+                closed.add_done_callback(lambda _: in_memory.end_all("the server closed"))
+        try:
+            await manager.connection(conn)
+        finally:
+            if not server.is_serving():  # closing: the server waits for this handler, so for the sessions
+                await in_memory.shut_down()
 
     return websockets_serve(hb.wrap(connection), host, port, **kwargs)
 

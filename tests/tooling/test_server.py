@@ -443,6 +443,7 @@ def test_closing_serve_ends_its_sessions_and_waits_for_their_handlers() -> None:
             async for message in session:
                 await session.send(message)
         finally:
+            await asyncio.sleep(0.2)  # a handler's clean-up takes a while: closing waits for it
             returned.append(session.short_id)
 
     async def open_session(url: str) -> ClientConnection:
